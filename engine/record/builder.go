@@ -25,9 +25,9 @@ type BatchSpec struct {
 func AppendBatch(dst []byte, spec BatchSpec, recs []Record) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, HeaderSize)...)
-	maxTS := spec.BaseTimestamp
+	maxTS := int64(-1)
 	for i, r := range recs {
-		if ts := spec.BaseTimestamp + r.TimestampDelta; ts > maxTS {
+		if ts := spec.BaseTimestamp + r.TimestampDelta; i == 0 || ts > maxTS {
 			maxTS = ts
 		}
 		var body [64]byte

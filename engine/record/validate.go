@@ -145,8 +145,8 @@ func (b Batch) FirstOffsetAtOrAfter(ts int64) (offset int64, ok bool) {
 			return b.BaseOffset() + od, true
 		}
 	}
-	// maxTimestamp said a record qualifies but the walk found none: trust the header.
-	return b.BaseOffset(), true
+	// maxTimestamp overstated the records (a producer's header, not ours to fix): none qualifies.
+	return 0, false
 }
 
 // Next splits the first batch off a sequence of batches without validating its CRC: it needs only a

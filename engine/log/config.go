@@ -1,0 +1,96 @@
+package log
+
+import (
+	"math"
+	"time"
+)
+
+// Config is a log's topic-level configuration, under Kafka's property names. The zero value is not
+// usable; start from DefaultConfig.
+type Config struct {
+	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed this
+	SegmentMs          int64 // segment.ms: roll a non-empty segment this old
+	SegmentIndexBytes  int64 // segment.index.bytes: preallocated size of each index file; roll when full
+	IndexIntervalBytes int64 // index.interval.bytes: bytes between sparse index entries
+	RetentionMs        int64 // retention.ms: delete segments whose newest record is older; -1 keeps forever
+	RetentionBytes     int64 // retention.bytes: delete oldest segments while the log is larger; -1 unlimited
+	FlushMessages      int64 // flush.messages: fsync after this many unflushed records (MaxInt64: never forced)
+	FlushMs            int64 // flush.ms: fsync data older than this (MaxInt64: never forced)
+
+	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
+	Now func() time.Time
+}
+
+// Kafka's defaults. Every limit lives here.
+const (
+	DefaultSegmentBytes       = 1 << 30              // 1 GiB
+	DefaultSegmentMs          = 7 * 24 * 3600 * 1000 // 7 days
+	DefaultSegmentIndexBytes  = 10 << 20             // 10 MiB
+	DefaultIndexIntervalBytes = 4096
+	DefaultRetentionMs        = 168 * 3600 * 1000 // log.retention.hours = 168
+	DefaultRetentionBytes     = -1
+	NoForcedFlush             = math.MaxInt64
+
+	// minSegmentBytes keeps a misconfigured topic from rolling on every batch header.
+	minSegmentBytes = 1024
+	// maxRelativeOffset: index entries store offsets relative to the segment base in 32 bits;
+	// Kafka keeps them within int32.
+	maxRelativeOffset = math.MaxInt32
+	// scanBufBytes is the pooled buffer batch-header scans read through: the index puts an entry
+	// every index.interval.bytes, so a lookup rarely scans more than one such interval.
+	scanBufBytes = 16 << 10
+	// recoveryBufBytes is the read size while recovering a segment after an unclean shutdown.
+	recoveryBufBytes = 1 << 20
+)
+
+// DefaultConfig returns Kafka's defaults: 1 GiB segments, 7-day roll, 168 h retention, no size
+// retention and no forced fsync.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       DefaultSegmentBytes,
+		SegmentMs:          DefaultSegmentMs,
+		SegmentIndexBytes:  DefaultSegmentIndexBytes,
+		IndexIntervalBytes: DefaultIndexIntervalBytes,
+		RetentionMs:        DefaultRetentionMs,
+		RetentionBytes:     DefaultRetentionBytes,
+		FlushMessages:      NoForcedFlush,
+		FlushMs:            NoForcedFlush,
+	}
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// normalized clamps nonsense values so the log never divides by zero or rolls per byte.
+func (c Config) normalized() Config {
+	if c.SegmentBytes < minSegmentBytes {
+		c.SegmentBytes = minSegmentBytes
+	}
+	if c.SegmentBytes > math.MaxInt32 { // positions are u32 in the index
+		c.SegmentBytes = math.MaxInt32
+	}
+	if c.SegmentMs <= 0 {
+		c.SegmentMs = DefaultSegmentMs
+	}
+	if c.SegmentIndexBytes < 4*timeEntrySize {
+		c.SegmentIndexBytes = 4 * timeEntrySize
+	}
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.FlushMessages <= 0 {
+		c.FlushMessages = 1
+	}
+	if c.FlushMs <= 0 {
+		c.FlushMs = 1
+	}
+	return c
+}
+
+func (c Config) flushForced() bool {
+	return c.FlushMessages != NoForcedFlush || c.FlushMs != NoForcedFlush
+}

@@ -1,0 +1,577 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicemq/sluice/engine/record"
+)
+
+// Kafka error codes for log errors; the broker answers with them verbatim.
+const (
+	CodeOffsetOutOfRange int16 = 1  // OFFSET_OUT_OF_RANGE
+	CodeKafkaStorage     int16 = 56 // KAFKA_STORAGE_ERROR
+)
+
+// ErrOffsetOutOfRange: the offset is below the log start offset or above the log end offset.
+var ErrOffsetOutOfRange = errors.New("offset out of range")
+
+// ErrClosed: the log was closed.
+var ErrClosed = errors.New("log closed")
+
+// Log is one partition's log. See the package doc for its concurrency contract.
+type Log struct {
+	dir string
+	cfg atomic.Pointer[Config]
+
+	// Published state, read without a lock.
+	segments       atomic.Pointer[[]*segment] // ascending base offsets; the last is active
+	logEndOffset   atomic.Int64
+	highWatermark  atomic.Int64
+	logStartOffset atomic.Int64
+
+	mu     sync.Mutex // the writer lock: append, roll, truncate, delete, close
+	closed bool
+
+	flush    flusher
+	ckptMu   sync.Mutex // serializes checkpoint writes
+	rollSync sync.WaitGroup
+}
+
+// AppendInfo describes a stored batch.
+type AppendInfo struct {
+	BaseOffset   int64
+	LastOffset   int64
+	LogEndOffset int64
+	// FlushTriggered: this append reached flush.messages; with Kafka's semantics the producer's
+	// acknowledgement waits for that fsync (WaitDurable(LastOffset+1)). Other appends don't wait.
+	FlushTriggered bool
+}
+
+// Region is a byte range of a segment file holding whole batches, ready for sendfile. It pins the
+// segment (its descriptor stays open even if retention deletes the file) until Release.
+type Region struct {
+	seg         *segment
+	Fd          int   // the segment file's descriptor; valid until Release
+	Pos         int64 // file position of the first batch
+	Len         int64 // bytes, whole batches only; 0 when there is nothing to read
+	FirstOffset int64 // base offset of the first batch in the region
+}
+
+// Release unpins the segment. Call exactly once for every Region with Len > 0.
+func (r *Region) Release() {
+	if r.seg != nil {
+		r.seg.release()
+		r.seg = nil
+	}
+}
+
+// ReadAll copies the region's bytes (tests and tools; the broker sends with sendfile).
+func (r *Region) ReadAll() ([]byte, error) {
+	if r.Len == 0 {
+		return nil, nil
+	}
+	p := make([]byte, r.Len)
+	n, err := r.seg.file.ReadAt(p, r.Pos)
+	if n == len(p) {
+		err = nil
+	}
+	return p[:n], err
+}
+
+// Open opens (creating if needed) the log in dir, recovering it when the previous run did not shut
+// down cleanly.
+func Open(dir string, cfg Config) (*Log, error) {
+	cfg = cfg.normalized()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir}
+	l.cfg.Store(&cfg)
+	if err := l.load(); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	l.flush.start(l)
+	return l, nil
+}
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Config returns the log's current configuration.
+func (l *Log) Config() Config { return *l.cfg.Load() }
+
+// SetConfig changes the configuration (AlterConfigs). Takes effect from the next append, roll,
+// flush and retention pass.
+func (l *Log) SetConfig(cfg Config) {
+	cfg = cfg.normalized()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg.Store(&cfg)
+	l.flush.reconfigure(l)
+}
+
+func (l *Log) LogEndOffset() int64   { return l.logEndOffset.Load() }
+func (l *Log) HighWatermark() int64  { return l.highWatermark.Load() }
+func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
+
+// SetHighWatermark publishes a new high watermark (the partition layer owns its rules). It is
+// clamped to [LogStartOffset, LogEndOffset].
+func (l *Log) SetHighWatermark(hw int64) {
+	if leo := l.logEndOffset.Load(); hw > leo {
+		hw = leo
+	}
+	if ls := l.logStartOffset.Load(); hw < ls {
+		hw = ls
+	}
+	l.highWatermark.Store(hw)
+}
+
+// Size is the number of bytes in all segments.
+func (l *Log) Size() int64 {
+	var n int64
+	for _, s := range *l.segments.Load() {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// NumSegments is the number of segments (tests, metrics).
+func (l *Log) NumSegments() int { return len(*l.segments.Load()) }
+
+// Append stores one validated batch (record.Validate) as the leader: it rewrites the batch's base
+// offset to the log end offset and its partition leader epoch to leaderEpoch, in place, then
+// writes the bytes to the active segment. Allocation budget: 0 (BenchmarkAppend), except on roll.
+func (l *Log) Append(b record.Batch, leaderEpoch int32) (AppendInfo, error) {
+	if len(b) < record.HeaderSize || b.Size() != len(b) {
+		panic("BUG: Append needs exactly one validated batch")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendInfo{}, ErrClosed
+	}
+	base := l.logEndOffset.Load()
+	b.SetBaseOffset(base)
+	b.SetPartitionLeaderEpoch(leaderEpoch)
+	return l.appendLocked(b)
+}
+
+// AppendAsFollower stores a batch copied from the leader, keeping its offsets and epoch. The batch
+// must start at the log end offset.
+func (l *Log) AppendAsFollower(b record.Batch) (AppendInfo, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendInfo{}, ErrClosed
+	}
+	if leo := l.logEndOffset.Load(); b.BaseOffset() != leo {
+		return AppendInfo{}, fmt.Errorf("follower append at %d, log end offset is %d: %w", b.BaseOffset(), leo, ErrOffsetOutOfRange)
+	}
+	return l.appendLocked(b)
+}
+
+// Caller holds l.mu.
+func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
+	cfg := l.cfg.Load()
+	segs := *l.segments.Load()
+	active := segs[len(segs)-1]
+	nowMs := cfg.now().UnixMilli()
+	if active.needsRoll(int64(len(b)), b.BaseOffset(), b.LastOffset(), nowMs, cfg) {
+		var err error
+		if active, err = l.rollLocked(b.BaseOffset()); err != nil {
+			return AppendInfo{}, err
+		}
+	}
+	if err := active.append(b, nowMs, cfg); err != nil {
+		return AppendInfo{}, err
+	}
+	next := b.NextOffset()
+	l.logEndOffset.Store(next)
+	info := AppendInfo{BaseOffset: b.BaseOffset(), LastOffset: b.LastOffset(), LogEndOffset: next}
+	info.FlushTriggered = l.flush.noteAppend(int64(b.RecordCount()), cfg)
+	return info, nil
+}
+
+// rollLocked seals the active segment and starts a new one at base. The sealed segment is fsynced
+// in the background and the recovery point moves past it, so a crash rescans only the active
+// segment (Kafka does the same on roll). Caller holds l.mu.
+func (l *Log) rollLocked(base int64) (*segment, error) {
+	segs := *l.segments.Load()
+	old := segs[len(segs)-1]
+	cfg := l.cfg.Load()
+	if old.size.Load() == 0 {
+		// Nothing in it: reuse is impossible if base moved (truncate-fully); replace it.
+		if old.base == base {
+			return old, nil
+		}
+	}
+	if err := old.seal(); err != nil {
+		return nil, fmt.Errorf("seal segment %d: %w", old.base, err)
+	}
+	s, err := createSegment(l.dir, base, *cfg)
+	if err != nil {
+		return nil, fmt.Errorf("roll to segment %d: %w", base, err)
+	}
+	var next []*segment
+	if old.size.Load() == 0 {
+		next = append(append([]*segment(nil), segs[:len(segs)-1]...), s)
+		l.publish(next)
+		removeSegmentFiles(l.dir, old)
+		old.release()
+	} else {
+		next = append(append(make([]*segment, 0, len(segs)+1), segs...), s)
+		l.publish(next)
+		if old.acquire() {
+			l.rollSync.Add(1)
+			go l.syncRolled(old, base)
+		}
+	}
+	return s, nil
+}
+
+func (l *Log) syncRolled(s *segment, upTo int64) {
+	defer l.rollSync.Done()
+	defer s.release()
+	if err := s.file.Sync(); err != nil {
+		return // the recovery point stays put: the next open rescans this segment
+	}
+	l.flush.advanceRecoveryPoint(upTo)
+	l.writeCheckpoint()
+}
+
+func (l *Log) publish(segs []*segment) { l.segments.Store(&segs) }
+
+// Read returns the file region holding whole batches from the batch that contains offset, at most
+// maxBytes long (or, with minOneBatch, the first batch whatever its size), and holding only batches
+// whose base offset is below upTo (pass the high watermark for consumers, the log end offset for
+// followers). The region lies within one segment; callers loop for more. It takes no lock.
+// Release the region when done. An offset below the log start offset or above the log end offset
+// gives ErrOffsetOutOfRange; offset == upTo gives an empty region.
+func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (Region, error) {
+	for attempt := 0; ; attempt++ {
+		start, leo := l.logStartOffset.Load(), l.logEndOffset.Load()
+		if offset < start || offset > leo {
+			return Region{}, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, start, leo)
+		}
+		if upTo > leo {
+			upTo = leo
+		}
+		if offset >= upTo {
+			return Region{FirstOffset: offset}, nil
+		}
+		segs := *l.segments.Load()
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+		if i < 0 {
+			i = 0
+		}
+		for ; i < len(segs); i++ {
+			s := segs[i]
+			if !s.acquire() {
+				break // deleted under us: start again from a fresh snapshot
+			}
+			end := s.size.Load()
+			h, ok := s.findBatch(offset, end)
+			if !ok {
+				s.release()
+				continue // offset lies past this segment's batches: the next segment starts there
+			}
+			if h.baseOffset >= upTo {
+				s.release()
+				return Region{FirstOffset: offset}, nil
+			}
+			regionEnd := s.regionEnd(h, maxBytes, upTo, minOneBatch, end)
+			if regionEnd == h.pos {
+				s.release()
+				return Region{FirstOffset: h.baseOffset}, nil
+			}
+			return Region{seg: s, Fd: s.fd, Pos: h.pos, Len: regionEnd - h.pos, FirstOffset: h.baseOffset}, nil
+		}
+		if attempt > 100 {
+			return Region{}, fmt.Errorf("read offset %d: segments kept changing: %w", offset, ErrOffsetOutOfRange)
+		}
+	}
+}
+
+// OffsetForTimestamp returns the first offset whose record timestamp is ≥ ts (ListOffsets by
+// timestamp), and ok=false when no record is that new. For compressed batches the answer is the
+// batch's base offset (Sluice never decompresses on the broker).
+func (l *Log) OffsetForTimestamp(ts int64) (int64, bool, error) {
+	segs := *l.segments.Load()
+	hw := l.logEndOffset.Load()
+	start := l.logStartOffset.Load()
+	for _, s := range segs {
+		if s.maxTimestamp.Load() < ts || !s.acquire() {
+			continue
+		}
+		off, ok, err := s.offsetForTimestamp(ts, start, hw)
+		s.release()
+		if err != nil || ok {
+			return off, ok, err
+		}
+	}
+	return 0, false, nil
+}
+
+func (s *segment) offsetForTimestamp(ts int64, logStart int64, upTo int64) (int64, bool, error) {
+	end := s.size.Load()
+	startOffset := s.base + int64(s.timeIndex.lookup(ts))
+	if startOffset < logStart {
+		startOffset = logStart
+	}
+	h, ok := s.findBatch(startOffset, end)
+	if !ok {
+		return 0, false, nil
+	}
+	sc := s.newScanner(end)
+	defer sc.close()
+	for p := h.pos; ; p += h.size {
+		if h, ok = sc.at(p); !ok || h.baseOffset >= upTo {
+			return 0, false, nil
+		}
+		if h.maxTimestamp < ts || h.lastOffset < logStart {
+			continue
+		}
+		buf := make([]byte, h.size)
+		if _, err := s.file.ReadAt(buf, h.pos); err != nil {
+			return 0, false, fmt.Errorf("segment %d: read batch at %d: %w", s.base, h.pos, err)
+		}
+		off, found := record.Batch(buf).FirstOffsetAtOrAfter(ts)
+		if !found {
+			continue
+		}
+		if off < logStart {
+			off = logStart
+		}
+		return off, true, nil
+	}
+}
+
+// Truncate removes every batch at or after offset (a follower aligning with its leader). When
+// offset falls inside a batch, that whole batch goes and the log end offset becomes its base.
+// Never truncate below the high watermark on a log consumers read: in-flight regions above the new
+// end may observe the rewrite (Kafka has the same contract; only followers truncate).
+func (l *Log) Truncate(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset >= l.logEndOffset.Load() {
+		return nil
+	}
+	segs := *l.segments.Load()
+	if offset <= segs[0].base || offset <= l.logStartOffset.Load() {
+		return l.truncateFullyLocked(offset)
+	}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base >= offset }) - 1
+	if i+1 < len(segs) && segs[i+1].base == offset {
+		i++ // offset is exactly where a segment starts: that segment goes whole
+		if err := l.dropFromLocked(segs, i); err != nil {
+			return err
+		}
+		return l.reactivateLastLocked()
+	}
+	s := segs[i]
+	h, ok := s.findBatch(offset, s.size.Load())
+	if !ok {
+		return fmt.Errorf("truncate to %d: batch not found in segment %d", offset, s.base)
+	}
+	if err := l.dropFromLocked(segs, i+1); err != nil {
+		return err
+	}
+	if err := s.truncateTo(h.pos, h.baseOffset); err != nil {
+		return err
+	}
+	if err := l.reactivateLastLocked(); err != nil {
+		return err
+	}
+	l.afterTruncateLocked(h.baseOffset)
+	return nil
+}
+
+// dropFromLocked removes segments[i:] from the log (files deleted; readers holding them finish).
+func (l *Log) dropFromLocked(segs []*segment, i int) error {
+	if i >= len(segs) {
+		return nil
+	}
+	keep := append([]*segment(nil), segs[:i]...)
+	l.publish(keep)
+	for _, s := range segs[i:] {
+		removeSegmentFiles(l.dir, s)
+		s.release()
+	}
+	l.logEndOffset.Store(keep[len(keep)-1].next.Load())
+	l.afterTruncateLocked(l.logEndOffset.Load())
+	return nil
+}
+
+func (l *Log) afterTruncateLocked(leo int64) {
+	l.logEndOffset.Store(leo)
+	if l.highWatermark.Load() > leo {
+		l.highWatermark.Store(leo)
+	}
+	l.flush.clampRecoveryPoint(leo)
+	l.writeCheckpoint()
+}
+
+// reactivateLastLocked makes the last segment writable again after a truncation.
+func (l *Log) reactivateLastLocked() error {
+	segs := *l.segments.Load()
+	s := segs[len(segs)-1]
+	if s.active {
+		return nil
+	}
+	cfg := l.cfg.Load()
+	if err := s.index.makeWritable(cfg.SegmentIndexBytes); err != nil {
+		return err
+	}
+	if err := s.timeIndex.makeWritable(cfg.SegmentIndexBytes); err != nil {
+		return err
+	}
+	s.active = true
+	return s.rebuildTailState()
+}
+
+// truncateTo cuts the segment at pos, where the batch at newNext starts. Writer only.
+func (s *segment) truncateTo(pos int64, newNext int64) error {
+	s.size.Store(pos)
+	s.next.Store(newNext)
+	if err := s.file.Truncate(pos); err != nil {
+		return fmt.Errorf("truncate segment %d at %d: %w", s.base, pos, err)
+	}
+	s.index.truncateEntries(s.index.countBelowRel(newNext - s.base))
+	s.timeIndex.truncateEntries(s.timeIndex.countBelowRel(newNext - s.base + 1))
+	return s.rebuildTailState()
+}
+
+// rebuildTailState recomputes writer-side counters from the file after a truncation.
+func (s *segment) rebuildTailState() error {
+	size := s.size.Load()
+	sc := s.newScanner(size)
+	defer sc.close()
+	max := int64(-1)
+	for p := int64(0); p < size; {
+		h, ok := sc.at(p)
+		if !ok {
+			return fmt.Errorf("segment %d: unreadable batch at %d during truncation", s.base, p)
+		}
+		if h.maxTimestamp > max {
+			max = h.maxTimestamp
+		}
+		p += h.size
+	}
+	s.maxTimestamp.Store(max)
+	_, lastPos, _ := s.index.last()
+	s.bytesSinceIndex = size - int64(lastPos)
+	return nil
+}
+
+// truncateFullyLocked empties the log and restarts it at offset (a follower far behind).
+func (l *Log) truncateFullyLocked(offset int64) error {
+	segs := *l.segments.Load()
+	s, err := createSegment(l.dir, offset, *l.cfg.Load())
+	if err != nil {
+		return err
+	}
+	for _, old := range segs {
+		if old.base != offset {
+			removeSegmentFiles(l.dir, old)
+		}
+		old.release()
+	}
+	l.publish([]*segment{s})
+	l.logStartOffset.Store(offset)
+	l.logEndOffset.Store(offset)
+	l.highWatermark.Store(offset)
+	l.flush.clampRecoveryPoint(offset)
+	l.writeCheckpoint()
+	return nil
+}
+
+// DeleteBefore moves the log start offset to offset (DeleteRecords) and deletes the segments that
+// lie wholly below it. Offsets above the high watermark are refused, as Kafka does.
+func (l *Log) DeleteBefore(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset > l.highWatermark.Load() {
+		return fmt.Errorf("%w: delete before %d, high watermark %d", ErrOffsetOutOfRange, offset, l.highWatermark.Load())
+	}
+	if offset <= l.logStartOffset.Load() {
+		return nil
+	}
+	l.logStartOffset.Store(offset)
+	l.deleteSegmentsLocked(func(s *segment, next *segment, _ int64) bool { return next.base <= offset })
+	l.writeCheckpoint()
+	return nil
+}
+
+// deleteSegmentsLocked deletes the oldest segments while pred holds, never the active one, and
+// returns how many went. Caller holds l.mu.
+func (l *Log) deleteSegmentsLocked(pred func(s, next *segment, remainingBytes int64) bool) int {
+	segs := *l.segments.Load()
+	var total int64
+	for _, s := range segs {
+		total += s.size.Load()
+	}
+	n := 0
+	for n < len(segs)-1 && pred(segs[n], segs[n+1], total) {
+		total -= segs[n].size.Load()
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	keep := append([]*segment(nil), segs[n:]...)
+	if start := keep[0].base; l.logStartOffset.Load() < start {
+		l.logStartOffset.Store(start)
+	}
+	l.publish(keep)
+	for _, s := range segs[:n] {
+		removeSegmentFiles(l.dir, s)
+		s.release()
+	}
+	return n
+}
+
+func removeSegmentFiles(dir string, s *segment) {
+	os.Remove(segmentPath(dir, s.base, ".log"))
+	os.Remove(segmentPath(dir, s.base, ".index"))
+	os.Remove(segmentPath(dir, s.base, ".timeindex"))
+}
+
+// Close flushes everything, seals the active segment, writes the checkpoint and the clean-shutdown
+// marker, and releases the log's references (regions still held stay readable until released).
+func (l *Log) Close() error {
+	l.flush.stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	l.rollSync.Wait()
+	segs := *l.segments.Load()
+	active := segs[len(segs)-1]
+	// Kafka flushes every log on a controlled shutdown; the recovery point then equals the log end.
+	err := l.syncUnflushedLocked()
+	err = errors.Join(err, active.file.Truncate(active.size.Load()), active.seal())
+	if err == nil {
+		l.flush.advanceRecoveryPoint(l.logEndOffset.Load())
+	}
+	err = errors.Join(err, l.writeCheckpoint())
+	if err == nil {
+		err = writeCleanShutdown(l.dir)
+	}
+	for _, s := range segs {
+		s.release()
+	}
+	return err
+}
