@@ -14,6 +14,7 @@ import (
 // unclean open trusts without rescanning.
 type flusher struct {
 	recoveryPoint atomicInt64
+	rounds        atomicInt64 // fsync rounds that advanced the recovery point (metrics)
 
 	unflushedRecords int64 // writer-only (l.mu)
 
@@ -129,6 +130,9 @@ func (f *flusher) waitChan() chan struct{} {
 // RecoveryPoint is the offset below which every batch is known to be on disk.
 func (l *Log) RecoveryPoint() int64 { return l.flush.recoveryPoint.Load() }
 
+// FlushRounds counts the fsync rounds so far: with group commit, fewer than the durable appends.
+func (l *Log) FlushRounds() int64 { return l.flush.rounds.Load() }
+
 // Flush fsyncs every batch appended so far and moves the recovery point to the log end offset.
 // Safe to call from any goroutine; concurrent calls share work (group commit).
 func (l *Log) Flush() error {
@@ -161,6 +165,7 @@ func (l *Log) syncUnflushedLocked() error {
 		s.release()
 	}
 	if err == nil {
+		l.flush.rounds.Add(1)
 		l.flush.advanceRecoveryPoint(target)
 		l.maybeCheckpoint()
 	}
