@@ -1,7 +1,6 @@
 package log
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -133,8 +132,20 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	if s.rolledAt < 0 {
 		s.rolledAt = nowMs
 	}
+	s.indexBatch(b, pos, cfg)
+	s.dirty = true
+	s.next.Store(b.NextOffset())
+	s.size.Store(pos + int64(len(b)))
+	return nil
+}
+
+// indexBatch adds the sparse index entries due before the batch at pos (one every
+// index.interval.bytes, Kafka's rule) and folds its timestamp into the segment's maximum.
+// Writer only. A full index skips entries (recovery of a segment written with a larger
+// segment.index.bytes); lookups then scan further but stay correct.
+func (s *segment) indexBatch(b record.Batch, pos int64, cfg *Config) {
 	prevMax := s.maxTimestamp.Load()
-	if s.bytesSinceIndex > cfg.IndexIntervalBytes {
+	if s.bytesSinceIndex > cfg.IndexIntervalBytes && !s.index.full() && !s.timeIndex.full() {
 		rel := uint32(b.BaseOffset() - s.base)
 		s.index.append(rel, uint32(pos))
 		// Time entry: every batch before this one has maxTimestamp ≤ prevMax.
@@ -147,10 +158,6 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	if ts := b.MaxTimestamp(); ts > prevMax {
 		s.maxTimestamp.Store(ts)
 	}
-	s.dirty = true
-	s.next.Store(b.NextOffset())
-	s.size.Store(pos + int64(len(b)))
-	return nil
 }
 
 // seal ends the segment's active life: a final time-index entry covering every batch, index files
@@ -366,19 +373,7 @@ func (s *segment) recoverBatch(p []byte, pos int64, expect *int64, cfg *Config) 
 	if err != nil || b.BaseOffset() < *expect || b.LastOffsetDelta() < 0 || b.LastOffset()-s.base > maxRelativeOffset {
 		return false
 	}
-	prevMax := s.maxTimestamp.Load()
-	if s.bytesSinceIndex > cfg.IndexIntervalBytes && !s.index.full() && !s.timeIndex.full() {
-		rel := uint32(b.BaseOffset() - s.base)
-		s.index.append(rel, uint32(pos))
-		if lastTS, _, ok := s.timeIndex.last(); prevMax >= 0 && (!ok || prevMax > lastTS) {
-			s.timeIndex.append(prevMax, rel)
-		}
-		s.bytesSinceIndex = 0
-	}
-	s.bytesSinceIndex += int64(len(p))
-	if ts := b.MaxTimestamp(); ts > prevMax {
-		s.maxTimestamp.Store(ts)
-	}
+	s.indexBatch(b, pos, cfg)
 	*expect = b.NextOffset()
 	return true
 }
@@ -442,15 +437,3 @@ func openTrusted(dir string, base int64, cfg *Config) (*segment, bool, error) {
 	s.next.Store(next)
 	return s, true, nil
 }
-
-// readHeaderAt decodes the batch header at pos through a one-off read (truncation, recovery).
-func (s *segment) readHeaderAt(pos int64) (header, bool) {
-	var hb [record.HeaderSize]byte
-	if _, err := s.file.ReadAt(hb[:], pos); err != nil {
-		return header{}, false
-	}
-	b := record.Batch(hb[:])
-	return header{pos: pos, size: int64(b.Size()), baseOffset: b.BaseOffset(), lastOffset: b.LastOffset(), maxTimestamp: b.MaxTimestamp()}, true
-}
-
-var _ = binary.BigEndian
