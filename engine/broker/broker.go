@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/netio"
+)
+
+// Broker serves the Kafka APIs of one node. Create with New, then hand it to a netio.Server.
+type Broker struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu         sync.Mutex // topic creation/deletion
+	topics     map[string]*topic
+	topicsView atomic.Pointer[map[string]*topic] // copy-on-write view for lock-free lookups
+
+	nextProducerID atomic.Int64
+	advertised     atomic.Pointer[advertisedAddr] // what Metadata returns for this node
+
+	// Parked fetches wait for any append: one broker-wide channel, closed and replaced on append
+	// while anyone waits. Simple, at the price of spurious wake-ups across partitions.
+	fetchWaiters atomic.Int32
+	appended     atomic.Pointer[chan struct{}]
+
+	cleaner *log.Cleaner
+	closed  atomic.Bool
+	parked  sync.WaitGroup // goroutines answering parked requests
+	stop    chan struct{}
+}
+
+// New opens (or creates) the broker's data directory and every topic in it.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NumPartitions <= 0 {
+		cfg.NumPartitions = DefaultNumPartitions
+	}
+	if cfg.MessageMaxBytes <= 0 {
+		cfg.MessageMaxBytes = DefaultMessageMaxBytes
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("log.dirs %s: %w", cfg.LogDir, err)
+	}
+	b := &Broker{cfg: cfg, logger: cfg.Logger, topics: map[string]*topic{}, stop: make(chan struct{})}
+	ch := make(chan struct{})
+	b.appended.Store(&ch)
+	b.SetAdvertisedAddr(cfg.AdvertisedHost, cfg.AdvertisedPort)
+	if err := b.loadTopics(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	b.publishTopicsLocked()
+	b.cleaner = log.StartCleaner(log.DefaultRetentionCheckInterval, b.allLogs)
+	return b, nil
+}
+
+// SetRetentionCheckInterval restarts the retention cleaner at another interval
+// (log.retention.check.interval.ms).
+func (b *Broker) SetRetentionCheckInterval(ms int64) {
+	if ms <= 0 {
+		return
+	}
+	b.cleaner.Stop()
+	b.cleaner = log.StartCleaner(msDuration(ms), b.allLogs)
+}
+
+func (b *Broker) allLogs() []*log.Log {
+	var out []*log.Log
+	for _, t := range *b.topicsView.Load() {
+		for _, p := range t.partitions {
+			out = append(out, p.log)
+		}
+	}
+	return out
+}
+
+// Close stops the cleaner, waits for parked requests and closes every log cleanly.
+func (b *Broker) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	close(b.stop)
+	b.cleaner.Stop()
+	b.parked.Wait()
+	return b.closeLogs()
+}
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var err error
+	for _, t := range b.topics {
+		for _, p := range t.partitions {
+			err = errors.Join(err, p.log.Close())
+		}
+	}
+	return err
+}
+
+// api describes one Kafka API: the version range advertised in ApiVersions and its handler.
+type api struct {
+	min, max int16
+	// serve answers a decoded request; it must call exactly one of w's methods, now or later.
+	serve func(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter)
+}
+
+// apis is the supported surface. The ranges start low where librdkafka needs them to (see
+// ../shared/KAFKA-COMPAT.md, trap 1) and stop below the versions that name topics by id.
+var apis map[int16]api
+
+func init() {
+	apis = map[int16]api{
+		0:  {0, 11, serveProduce},
+		1:  {4, 12, serveFetch},
+		2:  {1, 6, simple(handleListOffsets)},
+		3:  {0, 12, simple(handleMetadata)},
+		18: {0, 3, simple(handleApiVersions)},
+		19: {0, 7, simple(handleCreateTopics)},
+		20: {0, 5, simple(handleDeleteTopics)},
+		22: {0, 4, simple(handleInitProducerID)},
+	}
+}
+
+// simple adapts a handler that answers at once with a kmsg response.
+func simple(h func(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response) func(*Broker, *netio.Request, kmsg.Request, netio.ResponseWriter) {
+	return func(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
+		resp := h(b, req, kreq)
+		w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
+	}
+}
+
+// ServeKafka implements netio.Handler. Runs on an event loop: decodes, dispatches, never blocks.
+func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
+	a, ok := apis[req.APIKey]
+	if !ok {
+		b.logger.Debug("unsupported api key; closing connection", "key", req.APIKey, "client", req.ClientID)
+		w.Close()
+		return
+	}
+	if req.APIVersion < a.min || req.APIVersion > a.max {
+		if req.APIKey == 18 { // KIP-511: answer in v0 with our range so the client retries lower
+			w.Respond(netio.Part{Bytes: apiVersionsUnsupported()})
+			return
+		}
+		b.logger.Debug("unsupported api version; closing connection", "key", req.APIKey, "version", req.APIVersion)
+		w.Close()
+		return
+	}
+	kreq := kmsg.RequestForKey(req.APIKey)
+	kreq.SetVersion(req.APIVersion)
+	if err := kreq.ReadFrom(req.Body); err != nil {
+		b.logger.Debug("malformed request; closing connection", "key", req.APIKey, "version", req.APIVersion, "err", err)
+		w.Close()
+		return
+	}
+	a.serve(b, req, kreq, w)
+}
+
+// notifyAppend wakes parked fetches.
+func (b *Broker) notifyAppend() {
+	if b.fetchWaiters.Load() == 0 {
+		return
+	}
+	ch := make(chan struct{})
+	if old := b.appended.Swap(&ch); old != nil {
+		close(*old)
+	}
+}
+
+// ErrorMessage helper for responses that carry one.
+func strPtr(s string) *string { return &s }
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// SetAdvertisedAddr sets the host and port Metadata returns (a listener bound to port 0 learns its
+// port only once listening). Call before serving.
+func (b *Broker) SetAdvertisedAddr(host string, port int32) {
+	b.advertised.Store(&advertisedAddr{host, port})
+}
+
+type advertisedAddr struct {
+	host string
+	port int32
+}

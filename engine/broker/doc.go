@@ -1,0 +1,15 @@
+// Package broker serves the Kafka APIs of one Sluice broker: one file per API key
+// (00_produce.go, 01_fetch.go, …), each opening with the versions it serves and where it differs
+// from Kafka. It implements netio.Handler (the only thing it knows of the network: a request's
+// header and body in, response bytes and file regions out) and owns the topics, their partitions'
+// logs (engine/log) and the topic metadata file.
+//
+// Goroutines: ServeKafka runs on a netio event loop and must not block; requests that wait
+// (long-poll Fetch, durable Produce) park on their own goroutine and answer through the
+// ResponseWriter later. Topic creation and deletion serialize on Broker.mu; per-partition appends
+// serialize in engine/log; reads take no lock.
+//
+// Invariants: per-partition errors never fail a whole request; every advertised API version is
+// decoded by kmsg and answered in that version; unknown keys and versions outside the advertised
+// range close the connection, except ApiVersions, which answers UNSUPPORTED_VERSION in v0 (KIP-511).
+package broker

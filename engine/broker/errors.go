@@ -1,0 +1,23 @@
+package broker
+
+// Kafka error codes the broker answers with (the subset in use; names as in Kafka's Errors.java).
+const (
+	errNone                     int16 = 0
+	errOffsetOutOfRange         int16 = 1
+	errCorruptMessage           int16 = 2
+	errUnknownTopicOrPartition  int16 = 3
+	errMessageTooLarge          int16 = 10
+	errInvalidTopic             int16 = 17
+	errNotEnoughReplicas        int16 = 19
+	errInvalidRequiredAcks      int16 = 21
+	errUnsupportedVersion       int16 = 35
+	errTopicAlreadyExists       int16 = 36
+	errInvalidPartitions        int16 = 37
+	errInvalidReplicationFactor int16 = 38
+	errInvalidConfig            int16 = 40
+	errInvalidRequest           int16 = 42
+	errOutOfOrderSequence       int16 = 45
+	errInvalidProducerEpoch     int16 = 47
+	errKafkaStorage             int16 = 56
+	errUnknownServerError       int16 = -1
+)

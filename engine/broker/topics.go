@@ -1,0 +1,218 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicemq/sluice/engine/log"
+)
+
+// topicsFile holds the topic list, configs and ids, and the next producer id, in log.dirs. It is
+// rewritten atomically on every change (Kafka keeps this in KRaft; engine/meta will take it over).
+const topicsFile = "__sluice_topics.json"
+
+type topic struct {
+	name       string
+	id         [16]byte
+	configs    map[string]string // explicitly set topic configs (Kafka names)
+	partitions []*partition
+}
+
+// partition is one partition this broker leads: its log, producer state and fetch waiters.
+type partition struct {
+	topic *topic
+	index int32
+	log   *log.Log
+
+	mu        sync.Mutex // serializes produce (idempotence check + append) on this partition
+	producers map[int64]*producerState
+
+	maxMessageBytes atomic.Int32
+	logAppendTime   bool // message.timestamp.type=LogAppendTime
+}
+
+type topicsState struct {
+	Topics         []topicRecord `json:"topics"`
+	NextProducerID int64         `json:"next_producer_id"`
+}
+
+type topicRecord struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+func partitionDir(root, topic string, p int32) string {
+	return filepath.Join(root, topic+"-"+strconv.Itoa(int(p)))
+}
+
+func newTopicID() [16]byte {
+	var id [16]byte
+	rand.Read(id[:])
+	return id
+}
+
+// openPartition opens (or creates) a partition's log.
+func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, error) {
+	l, err := log.Open(partitionDir(b.cfg.LogDir, t.name, p), cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.SetHighWatermark(l.LogEndOffset()) // a single replica: everything stored is committed
+	pt := &partition{topic: t, index: p, log: l, producers: map[int64]*producerState{}}
+	pt.maxMessageBytes.Store(b.maxMessageBytes(t.configs))
+	pt.logAppendTime = t.configs["message.timestamp.type"] == "LogAppendTime"
+	return pt, nil
+}
+
+// loadTopics opens every topic recorded in the topics file.
+func (b *Broker) loadTopics() error {
+	raw, err := os.ReadFile(filepath.Join(b.cfg.LogDir, topicsFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var st topicsState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("%s: %w", topicsFile, err)
+	}
+	b.nextProducerID.Store(st.NextProducerID)
+	for _, tr := range st.Topics {
+		t := &topic{name: tr.Name, configs: tr.Configs}
+		if t.configs == nil {
+			t.configs = map[string]string{}
+		}
+		if id, err := parseUUID(tr.ID); err == nil {
+			t.id = id
+		} else {
+			t.id = newTopicID()
+		}
+		cfg, err := topicLogConfig(b.cfg.LogDefaults, t.configs)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", t.name, err)
+		}
+		for p := int32(0); p < tr.Partitions; p++ {
+			pt, err := b.openPartition(t, p, cfg)
+			if err != nil {
+				return fmt.Errorf("topic %s partition %d: %w", t.name, p, err)
+			}
+			t.partitions = append(t.partitions, pt)
+		}
+		b.topics[t.name] = t
+	}
+	return nil
+}
+
+// saveTopicsLocked rewrites the topics file. Caller holds b.mu.
+func (b *Broker) saveTopicsLocked() error {
+	st := topicsState{NextProducerID: b.nextProducerID.Load()}
+	for _, t := range b.topics {
+		st.Topics = append(st.Topics, topicRecord{Name: t.name, ID: formatUUID(t.id), Partitions: int32(len(t.partitions)), Configs: t.configs})
+	}
+	raw, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(b.cfg.LogDir, topicsFile)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(raw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// createTopicLocked creates a topic's partitions on disk and records it. Caller holds b.mu.
+func (b *Broker) createTopicLocked(name string, partitions int32, configs map[string]string) (*topic, error) {
+	cfg, err := topicLogConfig(b.cfg.LogDefaults, configs)
+	if err != nil {
+		return nil, err
+	}
+	t := &topic{name: name, id: newTopicID(), configs: configs}
+	for p := int32(0); p < partitions; p++ {
+		pt, err := b.openPartition(t, p, cfg)
+		if err != nil {
+			for _, done := range t.partitions {
+				done.log.Close()
+				os.RemoveAll(done.log.Dir())
+			}
+			return nil, err
+		}
+		t.partitions = append(t.partitions, pt)
+	}
+	b.topics[name] = t
+	b.publishTopicsLocked()
+	return t, b.saveTopicsLocked()
+}
+
+// publishTopicsLocked makes the current topic map visible to lock-free readers.
+func (b *Broker) publishTopicsLocked() {
+	m := make(map[string]*topic, len(b.topics))
+	for k, v := range b.topics {
+		m[k] = v
+	}
+	b.topicsView.Store(&m)
+}
+
+// lookupTopic reads the published topic map (no lock; safe on event loops).
+func (b *Broker) lookupTopic(name string) *topic {
+	return (*b.topicsView.Load())[name]
+}
+
+func (b *Broker) lookupPartition(name string, p int32) *partition {
+	t := b.lookupTopic(name)
+	if t == nil || p < 0 || int(p) >= len(t.partitions) {
+		return nil
+	}
+	return t.partitions[p]
+}
+
+func formatUUID(id [16]byte) string { return fmt.Sprintf("%x", id[:]) }
+
+func parseUUID(s string) ([16]byte, error) {
+	var id [16]byte
+	if len(s) != 32 {
+		return id, fmt.Errorf("bad id %q", s)
+	}
+	for i := range id {
+		v, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return id, err
+		}
+		id[i] = byte(v)
+	}
+	return id, nil
+}
+
+// validTopicName applies Kafka's rules: 1–249 characters of [a-zA-Z0-9._-], not "." or "..".
+func validTopicName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > 249 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

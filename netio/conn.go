@@ -1,0 +1,199 @@
+package netio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/pool/byteslice"
+)
+
+// connState is netio's per-connection state, stored as the gnet.Conn's context.
+type connState struct {
+	srv  *Server
+	c    gnet.Conn
+	info ConnInfo
+
+	// Event-loop only.
+	lastClientID string       // reused while a client keeps sending the same id: no allocation
+	muted        bool         // frames were left unconsumed because of a limit
+	iov          [][]byte     // scratch for batching responses into one writev
+	hdrs         []byte       // scratch backing the response headers referenced by iov
+	batch        []*responder // scratch: responders popped for writing
+
+	// drainTimerArmed is set while a timer will wake a connection muted by its outbound buffer.
+	drainTimerArmed atomic.Bool
+
+	mu sync.Mutex
+	// Guarded by mu. The event loop is the only writer of queue.
+	queue         responderQueue
+	answeredBytes int  // response bytes answered but not yet handed to gnet: count as outbound
+	looping       bool // the event loop is in OnTraffic and flushes before leaving it
+	wakeQueued    bool // a Wake is queued that will flush
+	closing       bool // a Close answer is queued: consume no more frames
+	closed        bool // OnClose ran: completers release their own responders
+}
+
+// onTraffic reads whole frames and writes completed responses until neither makes progress.
+// gnet calls it when bytes arrive and when the connection is woken (by a completion at the head
+// of the queue or by the outbound drain timer). Runs on the event loop; must not block.
+func (cs *connState) onTraffic() gnet.Action {
+	cs.mu.Lock()
+	cs.looping, cs.wakeQueued = true, false
+	cs.mu.Unlock()
+	for {
+		if act := cs.flush(); act != gnet.None {
+			return cs.leave(act)
+		}
+		if act := cs.readFrames(); act != gnet.None {
+			return cs.leave(act)
+		}
+		// A handler may have answered (synchronously or from another goroutine) since flush:
+		// go round again rather than leave a completed head unwritten with no wake queued.
+		cs.mu.Lock()
+		if head := cs.queue.peek(); head != nil && head.state != statePending && !cs.closed {
+			cs.mu.Unlock()
+			continue
+		}
+		cs.looping = false
+		closed := cs.closed
+		cs.mu.Unlock()
+		if closed {
+			return gnet.Close // gnet closed the connection under us (write error); Close is then a no-op
+		}
+		break
+	}
+	return cs.checkLimits()
+}
+
+// leave ends onTraffic early with act.
+func (cs *connState) leave(act gnet.Action) gnet.Action {
+	cs.mu.Lock()
+	cs.looping = false
+	cs.mu.Unlock()
+	return act
+}
+
+// readFrames consumes whole frames from the inbound buffer and hands them to the handler until a
+// frame is incomplete or a limit mutes the connection. Runs on the event loop.
+func (cs *connState) readFrames() gnet.Action {
+	c, cfg := cs.c, &cs.srv.cfg
+	for {
+		if c.InboundBuffered() < 4 {
+			cs.muted = false // nothing held back
+			return gnet.None
+		}
+		cs.mu.Lock()
+		closing, outboundBytes := cs.closing, cs.answeredBytes+c.OutboundBuffered()
+		cs.mu.Unlock()
+		if closing {
+			return gnet.None // the connection closes once the Close answer reaches the head
+		}
+		if cs.queue.len() >= cfg.MaxInFlightPerConn || outboundBytes > cfg.OutboundHighWaterBytes {
+			if !cs.muted {
+				cs.muted = true
+				cs.srv.stats.mutes.Add(1)
+			}
+			return gnet.None
+		}
+		cs.muted = false
+		sizeBuf, err := c.Peek(4)
+		if err != nil {
+			panic(fmt.Sprintf("BUG: netio: peek of 4 of %d buffered bytes: %v", c.InboundBuffered(), err))
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf))
+		if size < requestHeaderBytesMin || int(size) > cfg.SocketRequestMaxBytes {
+			// Negative, too small for a header, or over socket.request.max.bytes (also what a TLS
+			// record or HTTP request on this port looks like): drop the connection, not the server.
+			cs.srv.stats.framesRejected.Add(1)
+			cs.srv.logDebug("netio: rejecting frame", "conn", cs.info.ID, "size", size)
+			return gnet.Close
+		}
+		if c.InboundBuffered() < 4+int(size) {
+			return gnet.None // wait for the rest of the frame
+		}
+		_, _ = c.Discard(4)
+		// Copy the frame out of gnet's buffer: it is valid only inside this callback, and the
+		// request outlives it.
+		frame := byteslice.Get(int(size))
+		if n, _ := c.Read(frame); n != len(frame) {
+			panic(fmt.Sprintf("BUG: netio: read %d of %d buffered frame bytes", n, len(frame)))
+		}
+		cs.srv.stats.bytesIn.Add(uint64(4 + int(size)))
+		h, err := parseRequestHeader(frame)
+		if err != nil {
+			byteslice.Put(frame)
+			cs.srv.stats.framesRejected.Add(1)
+			cs.srv.logDebug("netio: malformed request header", "conn", cs.info.ID, "err", err)
+			return gnet.Close
+		}
+		r := &responder{cs: cs, frame: frame}
+		r.req = Request{
+			APIKey:        h.apiKey,
+			APIVersion:    h.apiVersion,
+			CorrelationID: h.correlationID,
+			ClientID:      cs.clientID(h.clientID),
+			Flexible:      h.flexible,
+			Body:          frame[h.bodyOff:len(frame):len(frame)], // appending must not reach the pool
+			Conn:          cs.info,
+		}
+		cs.mu.Lock()
+		cs.queue.push(r)
+		cs.mu.Unlock()
+		cs.srv.stats.requests.Add(1)
+		cs.srv.handler.ServeKafka(&r.req, r)
+	}
+}
+
+// clientID returns b as a string, reusing the previous one when it is the same (clients send the
+// same id on every request, so this saves an allocation per request).
+func (cs *connState) clientID(b []byte) string {
+	if string(b) != cs.lastClientID { // the conversion in a comparison does not allocate
+		cs.lastClientID = string(b)
+	}
+	return cs.lastClientID
+}
+
+// checkLimits runs when onTraffic leaves: it closes a connection whose unconsumed bytes exceed
+// InboundBufferedBytesMax, and arms the drain timer of a connection muted by its outbound buffer.
+// Runs on the event loop.
+func (cs *connState) checkLimits() gnet.Action {
+	c, cfg := cs.c, &cs.srv.cfg
+	if c.InboundBuffered() > cfg.InboundBufferedBytesMax {
+		cs.srv.stats.inboundOverflows.Add(1)
+		cs.srv.logDebug("netio: closing connection with too many unconsumed bytes", "conn", cs.info.ID,
+			"bytes", c.InboundBuffered())
+		return gnet.Close
+	}
+	// Muted by in-flight requests resumes when a completion wakes the loop; muted by the outbound
+	// buffer has no event to wait for (gnet has no "drained" callback), so poll — only while
+	// frames wait, since newly arriving bytes call onTraffic anyway.
+	if cs.muted && c.InboundBuffered() > 0 && c.OutboundBuffered() > cfg.OutboundHighWaterBytes &&
+		cs.drainTimerArmed.CompareAndSwap(false, true) {
+		time.AfterFunc(outboundDrainPollInterval, func() {
+			cs.drainTimerArmed.Store(false)
+			_ = cs.c.Wake(nil) // an error means the engine is stopping; nothing to resume
+		})
+	}
+	return gnet.None
+}
+
+// onClose releases every responder still queued that has been answered; pending ones are
+// released by their completers, which see closed. Runs on the event loop.
+func (cs *connState) onClose() {
+	cs.mu.Lock()
+	cs.closed = true
+	var done []*responder
+	for r := cs.queue.pop(); r != nil; r = cs.queue.pop() {
+		if r.state != statePending {
+			done = append(done, r)
+		}
+	}
+	cs.mu.Unlock()
+	for _, r := range done {
+		r.release()
+	}
+}

@@ -1,0 +1,77 @@
+// Package netio is Sluice's network layer: gnet v2 event loops (one per core) that cut the Kafka
+// byte stream into frames, decode the request header, hand each request to a Handler, and write
+// the answers back in request order — bytes through gnet's writev and buffers, file regions with
+// pread+write or sendfile(2).
+//
+// netio knows nothing of Kafka API semantics beyond framing: a handler returns bytes and file
+// regions; netio adds the size prefix and the response header.
+//
+// # Wire format
+//
+// Request frame: int32 size (big-endian, not counting itself), then request header v1
+// (int16 api key, int16 api version, int32 correlation id, int16-length nullable client id) or
+// v2 (v1 followed by a tagged-field section), then the body. Whether a request uses v2 comes from
+// kmsg's IsFlexible for that key and version; keys kmsg does not know are parsed as v1 and handed
+// to the handler, which answers or closes.
+//
+// Response frame: int32 size, int32 correlation id, then an empty tagged-field section (one 0x00
+// byte) when the request was flexible, except for ApiVersions (key 18) whose response header is
+// always v0 (KIP-511), then the handler's parts in order.
+//
+// # Invariants
+//
+//   - Responses on one connection leave in request order, whichever goroutine answers and
+//     whenever. Each connection keeps a FIFO of responders (its sequence); only completed
+//     responders at the head are written.
+//   - Each ResponseWriter is answered exactly once (Respond, NoResponse or Close); a second answer
+//     panics with "BUG:".
+//   - Every FileRegion handed to Respond has its Release called exactly once: after it was sent,
+//     or when its connection closed first.
+//   - Request.Body is a pooled copy of the frame, valid until the response has been written (so
+//     response parts may alias it); a handler must not keep it after answering.
+//   - A frame whose size is negative or above SocketRequestMaxBytes, or whose header does not
+//     parse, closes that connection only.
+//   - A connection stops consuming frames while MaxInFlightPerConn of its requests are unwritten,
+//     or while more than OutboundHighWaterBytes of its answered responses wait (in gnet's outbound
+//     buffer, or queued behind an unanswered one), and resumes when they drain. gnet cannot drop read interest for a socket, so while a connection
+//     is muted gnet keeps reading its bytes into the connection's inbound buffer; a connection
+//     whose unconsumed bytes exceed InboundBufferedBytesMax is closed. Limits live in limits.go.
+//
+// # Goroutines
+//
+// OnOpen, OnTraffic and OnClose run on the connection's event loop and must never block: no
+// locks held across I/O, no fsync, no waiting for the handler. Handler.ServeKafka runs on the
+// event loop too; it must return quickly and may answer there (synchronously) or later from any
+// goroutine. An answer from another goroutine marks its responder complete under the
+// connection's mutex and, if it is now the head and the loop is not already flushing, wakes the
+// loop with gnet's Conn.Wake; the loop then writes every completed head responder. All writes,
+// sendfile calls and preads happen on the event loop, never elsewhere.
+//
+// # Fetch path
+//
+// FetchPath "copy" (the default) preads a FileRegion part chunk by chunk into a pooled buffer and
+// hands it to gnet's Write. FetchPath "sendfile" sends it with sendfile(2) on the event loop when
+// nothing is waiting in gnet's outbound buffer (the response prefix has fully left; sendfile
+// would otherwise overtake it); the socket is non-blocking, so on a short write or EAGAIN the
+// rest is pread+written and gnet owns ordering from there (Stats.SendfileFallbacks).
+//
+// Why copy is the default, measured on this 2-vCPU VM over loopback (BenchmarkFetchPath, 1 MiB
+// region, 4 in flight, one event loop; medians of -count 5 in two runs, the second on a machine
+// loaded by other work; CPU is server and client together):
+//
+//	path=copy      3095 / 1873 MB/s   0.47 / 0.55 cpu-s/GiB
+//	path=sendfile  1318 / 1030 MB/s   0.90 / 0.89 cpu-s/GiB
+//
+// Over loopback the receiver copies either way, and sendfile's page splicing costs more than the
+// memcpy it saves. Re-measure on a real NIC before changing the default.
+//
+// Known cost: pread or sendfile of data not in the page cache stalls the whole event loop
+// (Kafka's KAFKA-7504). netio does not move cold reads off the loop yet.
+//
+// # Allocation budget
+//
+// Per request: one allocation (the responder, which is also the ResponseWriter); header decoding
+// allocates nothing (BenchmarkParseRequestHeader) and the client id string is reused while a
+// connection keeps sending the same one. Frames and pread buffers come from gnet's power-of-two
+// byteslice pool. Per byte: nothing (BenchmarkFetchPath, BenchmarkRequestResponse).
+package netio

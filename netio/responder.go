@@ -1,0 +1,153 @@
+package netio
+
+import (
+	"fmt"
+
+	"github.com/panjf2000/gnet/v2/pkg/pool/byteslice"
+)
+
+// responderState says how a request was answered.
+type responderState uint8
+
+const (
+	statePending    responderState = iota // not answered yet
+	stateRespond                          // Respond: write the parts
+	stateNoResponse                       // NoResponse: write nothing
+	stateClose                            // Close: close the connection when this reaches the head
+)
+
+// responder is one request's place in its connection's response queue and the ResponseWriter the
+// handler answers through. The event loop creates it and queues it; any goroutine completes it,
+// once; the event loop writes it when it is the head and completed.
+type responder struct {
+	req   Request
+	cs    *connState
+	frame []byte // pooled copy of the frame; req.Body aliases it. Returned to the pool after writing.
+
+	// Guarded by cs.mu until the event loop pops the responder; the loop owns them afterwards.
+	state        responderState
+	parts        []Part
+	partsInline  [3]Part // prefix bytes, file region, trailing bytes: a typical fetch partition
+	sizeFieldVal int     // value of the response's size prefix: everything after it
+}
+
+var _ ResponseWriter = (*responder)(nil)
+
+// Respond implements ResponseWriter.
+func (r *responder) Respond(parts ...Part) { r.complete(stateRespond, parts) }
+
+// NoResponse implements ResponseWriter.
+func (r *responder) NoResponse() { r.complete(stateNoResponse, nil) }
+
+// Close implements ResponseWriter.
+func (r *responder) Close() { r.complete(stateClose, nil) }
+
+// complete records the answer and, if r is now the completed head of a connection whose event
+// loop is not already flushing, wakes the loop to write it. Runs on any goroutine.
+func (r *responder) complete(st responderState, parts []Part) {
+	sizeFieldVal := 0
+	if st == stateRespond {
+		sizeFieldVal = responseSizeFieldVal(&r.req, parts) // panics on a programmer error, here in the caller
+	}
+	cs := r.cs
+	cs.mu.Lock()
+	if r.state != statePending {
+		cs.mu.Unlock()
+		panic(fmt.Sprintf("BUG: netio: request (api key %d, correlation id %d) answered twice",
+			r.req.APIKey, r.req.CorrelationID))
+	}
+	r.state = st
+	if cs.closed {
+		// The connection is gone; OnClose left pending responders to their completers.
+		cs.mu.Unlock()
+		releaseFileParts(parts)
+		r.releaseFrame()
+		return
+	}
+	r.parts = append(r.partsInline[:0], parts...)
+	r.sizeFieldVal = sizeFieldVal
+	if st == stateRespond {
+		cs.answeredBytes += 4 + sizeFieldVal
+	}
+	if st == stateClose {
+		cs.closing = true
+	}
+	// Only the head matters: a later responder is written when the head's completion (or the loop
+	// already running) flushes the queue.
+	wake := cs.queue.peek() == r && !cs.looping && !cs.wakeQueued
+	if wake {
+		cs.wakeQueued = true
+	}
+	cs.mu.Unlock()
+	if wake {
+		// An error means the engine is shutting down: gnet then closes every connection, and
+		// OnClose releases this responder.
+		_ = cs.c.Wake(nil)
+	}
+}
+
+// responseSizeFieldVal validates parts and returns the response's size prefix value: correlation
+// id, the empty tag section if any, and the parts.
+func responseSizeFieldVal(req *Request, parts []Part) int {
+	n := 4 // correlation id
+	if responseHasTagSection(req) {
+		n++
+	}
+	for i := range parts {
+		p := &parts[i]
+		switch {
+		case p.File != nil && p.Bytes != nil:
+			panic("BUG: netio: Part has both Bytes and File")
+		case p.File != nil:
+			f := p.File
+			if f.Fd < 0 || f.Offset < 0 || f.Len < 0 {
+				panic(fmt.Sprintf("BUG: netio: bad FileRegion fd=%d offset=%d len=%d", f.Fd, f.Offset, f.Len))
+			}
+			if f.Len > responseFrameBytesMax {
+				panic(fmt.Sprintf("BUG: netio: FileRegion of %d bytes exceeds a frame", f.Len))
+			}
+			n += int(f.Len)
+		default:
+			n += len(p.Bytes)
+		}
+		if n > responseFrameBytesMax {
+			panic(fmt.Sprintf("BUG: netio: response of %d+ bytes exceeds the int32 size prefix", n))
+		}
+	}
+	return n
+}
+
+// responseHasTagSection reports whether the response header is v1 (correlation id + empty tagged
+// fields): flexible requests, except ApiVersions, whose response header is always v0 so that a
+// client can read the error of a version the broker does not support (KIP-511).
+func responseHasTagSection(req *Request) bool {
+	return req.Flexible && req.APIKey != apiKeyApiVersions
+}
+
+// releaseFrame returns the request's frame to the pool. Called once, by whoever disposes of r.
+func (r *responder) releaseFrame() {
+	if r.frame != nil {
+		byteslice.Put(r.frame)
+		r.frame, r.req.Body = nil, nil
+	}
+}
+
+// release disposes of a responder that will never be written.
+func (r *responder) release() {
+	releaseFileParts(r.parts)
+	r.parts = nil
+	r.releaseFrame()
+}
+
+// releaseFileParts calls Release of every file region in parts.
+func releaseFileParts(parts []Part) {
+	for i := range parts {
+		releaseRegion(parts[i].File)
+	}
+}
+
+func releaseRegion(f *FileRegion) {
+	if f != nil && f.Release != nil {
+		f.Release()
+	}
+}

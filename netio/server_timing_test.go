@@ -1,0 +1,130 @@
+package netio
+
+// Benchmarks of the served path over loopback: a real Server, a raw TCP client in the same
+// process. Figures include the client's work (its reads, its allocations), so read them as
+// "what one connection of this machine sustains", and compare paths with benchstat:
+//
+//	go test -run '^$' -bench 'FetchPath|RequestResponse' -count 5 ./netio/ | tee new.txt
+//
+// Extra metrics: cpu-s/GiB (process CPU time, user+system, per GiB served — server and client
+// together) for FetchPath. Expected allocs/op: a handful per request (the responder, the parts
+// slice, the handler's region) and none per byte. Profile with -cpuprofile cpu.out.
+
+import (
+	"encoding/binary"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pipeline sends b.N copies of req with at most window unanswered and reads every response with
+// readOne, which returns the response's length.
+func pipeline(b *testing.B, c *testClient, req []byte, window int, readOne func() int) {
+	sem := make(chan struct{}, window)
+	errc := make(chan error, 1)
+	go func() {
+		for range b.N {
+			sem <- struct{}{}
+			if _, err := c.conn.Write(req); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for range b.N {
+		readOne()
+		<-sem
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkFetchPath serves a 1 MiB file region (in the page cache) per request to one client
+// that reads everything, with 4 requests in flight, on each fetch path.
+func BenchmarkFetchPath(b *testing.B) {
+	const regionBytes = 1 << 20
+	f, _ := testFile(b, regionBytes)
+	for _, path := range []FetchPath{FetchPathSendfile, FetchPathCopy} {
+		b.Run("path="+string(path), func(b *testing.B) {
+			s := startServer(b, Config{FetchPath: path, NumEventLoop: 1}, HandlerFunc(func(req *Request, w ResponseWriter) {
+				w.Respond(Part{File: &FileRegion{Fd: int(f.Fd()), Len: regionBytes}})
+			}))
+			c := dial(b, s)
+			buf := make([]byte, 256<<10)
+			readOne := func() int {
+				var size [4]byte
+				if _, err := io.ReadFull(c.conn, size[:]); err != nil {
+					b.Fatal(err)
+				}
+				n := int(binary.BigEndian.Uint32(size[:]))
+				for left := n; left > 0; {
+					m, err := c.conn.Read(buf[:min(left, len(buf))])
+					if err != nil {
+						b.Fatal(err)
+					}
+					left -= m
+				}
+				return n
+			}
+			_ = c.conn.SetDeadline(time.Time{})
+			req := request(1, 11, 1, "bench", false, nil)
+			b.SetBytes(regionBytes)
+			b.ReportAllocs()
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			pipeline(b, c, req, 4, readOne)
+			b.StopTimer()
+			gib := float64(b.N) * regionBytes / (1 << 30)
+			b.ReportMetric((cpuTime(b)-cpu0).Seconds()/gib, "cpu-s/GiB")
+			if st := s.Stats(); path == FetchPathSendfile {
+				b.ReportMetric(float64(st.SendfileFallbacks)/float64(b.N), "fallbacks/op")
+			}
+		})
+	}
+}
+
+// BenchmarkRequestResponse: small requests answered synchronously with a small body — netio's
+// per-request overhead (framing, header parsing, ordering, writev batching).
+func BenchmarkRequestResponse(b *testing.B) {
+	for _, inflight := range []int{1, 32} {
+		b.Run("inflight="+itoa(inflight), func(b *testing.B) {
+			body := make([]byte, 100)
+			s := startServer(b, Config{NumEventLoop: 1}, HandlerFunc(func(req *Request, w ResponseWriter) {
+				w.Respond(bytesOf(body))
+			}))
+			c := dial(b, s)
+			_ = c.conn.SetDeadline(time.Time{})
+			req := request(3, 12, 1, "bench", true, make([]byte, 40))
+			rsp := make([]byte, 4+4+1+len(body))
+			readOne := func() int {
+				if _, err := io.ReadFull(c.conn, rsp); err != nil {
+					b.Fatal(err)
+				}
+				return len(rsp)
+			}
+			b.SetBytes(int64(len(req)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			pipeline(b, c, req, inflight, readOne)
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
