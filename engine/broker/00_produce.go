@@ -19,6 +19,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(0, 0, 11, serveProduce) }
+
 // durableWait is a stored batch whose acknowledgement waits for an fsync.
 type durableWait struct {
 	p      *partition
@@ -139,7 +141,7 @@ func (p *partition) produce(records []byte) produceResult {
 			p.producers[pid] = st
 		}
 	}
-	if p.logAppendTime {
+	if p.logAppendTime.Load() {
 		now := time.Now().UnixMilli()
 		batch.SetLogAppendTime(now)
 		res.logAppendTime = now

@@ -20,6 +20,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(1, 4, 12, serveFetch) }
+
 // maxFetchWait bounds how long a fetch may park, whatever the client asks.
 const maxFetchWait = 30 * time.Second
 

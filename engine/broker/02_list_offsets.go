@@ -11,6 +11,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(2, 1, 6, simple(handleListOffsets)) }
+
 func handleListOffsets(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)

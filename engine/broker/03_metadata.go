@@ -13,6 +13,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(3, 0, 12, simple(handleMetadata)) }
+
 const clusterID = "sluice-single-node"
 
 func handleMetadata(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {

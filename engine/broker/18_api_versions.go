@@ -11,6 +11,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(18, 0, 3, simple(handleApiVersions)) }
+
 func apiVersionsTable() []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]int16, 0, len(apis))
 	for k := range apis {

@@ -12,6 +12,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(19, 0, 7, simple(handleCreateTopics)) }
+
 // maxPartitionsPerTopic bounds one request's disk work (each partition is a directory and two
 // preallocated index files).
 const maxPartitionsPerTopic = 10000

@@ -11,6 +11,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(20, 0, 5, simple(handleDeleteTopics)) }
+
 func handleDeleteTopics(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.DeleteTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)

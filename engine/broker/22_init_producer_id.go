@@ -11,6 +11,8 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
+func init() { register(22, 0, 4, simple(handleInitProducerID)) }
+
 func handleInitProducerID(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)

@@ -115,21 +115,19 @@ type api struct {
 	serve func(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter)
 }
 
-// apis is the supported surface. The ranges start low where librdkafka needs them to (see
-// ../shared/KAFKA-COMPAT.md, trap 1) and stop below the versions that name topics by id.
+// apis is the supported surface: each API file registers itself from its init (register), so
+// the directory listing is the list of APIs. The ranges start low where librdkafka needs them to
+// (../shared/KAFKA-COMPAT.md, trap 1) and stop below the versions that name topics by id.
 var apis map[int16]api
 
-func init() {
-	apis = map[int16]api{
-		0:  {0, 11, serveProduce},
-		1:  {4, 12, serveFetch},
-		2:  {1, 6, simple(handleListOffsets)},
-		3:  {0, 12, simple(handleMetadata)},
-		18: {0, 3, simple(handleApiVersions)},
-		19: {0, 7, simple(handleCreateTopics)},
-		20: {0, 5, simple(handleDeleteTopics)},
-		22: {0, 4, simple(handleInitProducerID)},
+func register(key, min, max int16, serve func(*Broker, *netio.Request, kmsg.Request, netio.ResponseWriter)) {
+	if apis == nil {
+		apis = map[int16]api{}
 	}
+	if _, dup := apis[key]; dup {
+		panic(fmt.Sprintf("BUG: api key %d registered twice", key))
+	}
+	apis[key] = api{min, max, serve}
 }
 
 // simple adapts a handler that answers at once with a kmsg response.

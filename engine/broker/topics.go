@@ -34,7 +34,7 @@ type partition struct {
 	producers map[int64]*producerState
 
 	maxMessageBytes atomic.Int32
-	logAppendTime   bool // message.timestamp.type=LogAppendTime
+	logAppendTime   atomic.Bool // message.timestamp.type=LogAppendTime
 }
 
 type topicsState struct {
@@ -68,7 +68,7 @@ func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, e
 	l.SetHighWatermark(l.LogEndOffset()) // a single replica: everything stored is committed
 	pt := &partition{topic: t, index: p, log: l, producers: map[int64]*producerState{}}
 	pt.maxMessageBytes.Store(b.maxMessageBytes(t.configs))
-	pt.logAppendTime = t.configs["message.timestamp.type"] == "LogAppendTime"
+	pt.logAppendTime.Store(t.configs["message.timestamp.type"] == "LogAppendTime")
 	return pt, nil
 }
 
