@@ -102,7 +102,9 @@ func (b *Broker) closeLogs() error {
 	var err error
 	for _, t := range b.topics {
 		for _, p := range t.partitions {
-			err = errors.Join(err, p.log.Close())
+			p.mu.Lock()
+			err = errors.Join(err, p.saveProducerState(), p.log.Close())
+			p.mu.Unlock()
 		}
 	}
 	return err

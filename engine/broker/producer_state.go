@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 
 	"github.com/sluicemq/sluice/engine/record"
 )
@@ -65,12 +68,80 @@ func (st *producerState) record(b record.Batch, baseOffset int64) {
 	if b.ProducerEpoch() != st.epoch {
 		st.epoch, st.n = b.ProducerEpoch(), 0
 	}
+	st.push(seqRange{first: b.BaseSequence(), last: lastSeq(b.BaseSequence(), b.RecordCount()), baseOffset: baseOffset})
+}
+
+// push adds the newest batch, forgetting the oldest beyond producerBatchesKept.
+func (st *producerState) push(r seqRange) {
 	st.newest = (st.newest + 1) % producerBatchesKept
 	if st.n == 0 {
 		st.newest = 0
 	}
-	st.batches[st.newest] = seqRange{first: b.BaseSequence(), last: lastSeq(b.BaseSequence(), b.RecordCount()), baseOffset: baseOffset}
+	st.batches[st.newest] = r
 	if st.n < producerBatchesKept {
 		st.n++
 	}
+}
+
+// producerSnapshotFile holds a partition's idempotent producer state as of an offset, written at
+// clean close. Open loads it and replays the batches stored after that offset, so the state
+// survives restarts, clean or not (an unclean one replays more). Without a usable snapshot the
+// whole log is replayed.
+const producerSnapshotFile = "producer-state.json"
+
+type producerSnapshot struct {
+	Offset    int64                   `json:"offset"`
+	Producers []producerSnapshotEntry `json:"producers"`
+}
+
+type producerSnapshotEntry struct {
+	ID      int64      `json:"id"`
+	Epoch   int16      `json:"epoch"`
+	Batches [][3]int64 `json:"batches"` // first sequence, last sequence, base offset; oldest first
+}
+
+// saveProducerState writes the snapshot. Caller holds p.mu or owns the partition exclusively.
+func (p *partition) saveProducerState() error {
+	snap := producerSnapshot{Offset: p.log.LogEndOffset()}
+	for id, st := range p.producers {
+		e := producerSnapshotEntry{ID: id, Epoch: st.epoch}
+		for k := st.n - 1; k >= 0; k-- {
+			b := st.batches[(st.newest-k+producerBatchesKept)%producerBatchesKept]
+			e.Batches = append(e.Batches, [3]int64{int64(b.first), int64(b.last), b.baseOffset})
+		}
+		snap.Producers = append(snap.Producers, e)
+	}
+	raw, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(p.log.Dir(), producerSnapshotFile), raw)
+}
+
+// loadProducerState rebuilds p.producers from the snapshot and the log after it.
+func (p *partition) loadProducerState() error {
+	from := p.log.LogStartOffset()
+	raw, err := os.ReadFile(filepath.Join(p.log.Dir(), producerSnapshotFile))
+	var snap producerSnapshot
+	if err == nil && json.Unmarshal(raw, &snap) == nil && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
+		for _, e := range snap.Producers {
+			st := &producerState{epoch: e.Epoch}
+			for _, b := range e.Batches {
+				st.push(seqRange{first: int32(b[0]), last: int32(b[1]), baseOffset: b[2]})
+			}
+			p.producers[e.ID] = st
+		}
+		from = snap.Offset
+	}
+	return p.log.ForEachBatch(from, func(b record.Batch) error {
+		if pid := b.ProducerID(); pid >= 0 {
+			st := p.producers[pid]
+			if st == nil {
+				st = &producerState{epoch: b.ProducerEpoch()}
+				p.producers[pid] = st
+			}
+			st.record(b, b.BaseOffset())
+		}
+		return nil
+	})
 }

@@ -67,6 +67,10 @@ func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, e
 	}
 	l.SetHighWatermark(l.LogEndOffset()) // a single replica: everything stored is committed
 	pt := &partition{topic: t, index: p, log: l, producers: map[int64]*producerState{}}
+	if err := pt.loadProducerState(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("producer state: %w", err)
+	}
 	pt.maxMessageBytes.Store(b.maxMessageBytes(t.configs))
 	pt.logAppendTime.Store(t.configs["message.timestamp.type"] == "LogAppendTime")
 	return pt, nil
@@ -122,13 +126,17 @@ func (b *Broker) saveTopicsLocked() error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(b.cfg.LogDir, topicsFile)
+	return writeFileAtomic(filepath.Join(b.cfg.LogDir, topicsFile), raw)
+}
+
+// writeFileAtomic replaces path with body: temp file, fsync, rename.
+func writeFileAtomic(path string, body []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(raw); err != nil {
+	if _, err := f.Write(body); err != nil {
 		f.Close()
 		return err
 	}

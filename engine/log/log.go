@@ -575,3 +575,43 @@ func (l *Log) Close() error {
 	}
 	return err
 }
+
+// ForEachBatch calls fn for every batch from the one holding offset up to the log end offset, in
+// order (recovery of state derived from the log, such as idempotent producer state). The batch
+// bytes are valid only during the call. It reads through Read, so it takes no lock.
+func (l *Log) ForEachBatch(offset int64, fn func(b record.Batch) error) error {
+	if start := l.logStartOffset.Load(); offset < start {
+		offset = start
+	}
+	var buf []byte
+	for offset < l.logEndOffset.Load() {
+		r, err := l.Read(offset, 1<<20, l.logEndOffset.Load(), true)
+		if err != nil {
+			return err
+		}
+		if r.Len == 0 {
+			return nil
+		}
+		if int64(cap(buf)) < r.Len {
+			buf = make([]byte, r.Len)
+		}
+		buf = buf[:r.Len]
+		n, err := r.seg.file.ReadAt(buf, r.Pos)
+		r.Release()
+		if int64(n) < r.Len {
+			return fmt.Errorf("read batches at %d: %w", offset, err)
+		}
+		for p := buf; len(p) > 0; {
+			b, rest, err := record.Next(p)
+			if err != nil {
+				return fmt.Errorf("batch at offset %d: %w", offset, err)
+			}
+			if err := fn(b); err != nil {
+				return err
+			}
+			offset = b.NextOffset()
+			p = rest
+		}
+	}
+	return nil
+}

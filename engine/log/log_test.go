@@ -676,3 +676,20 @@ func TestIndexFullRolls(t *testing.T) {
 	}
 	f.checkAll()
 }
+
+func TestForEachBatch(t *testing.T) {
+	f := newFixture(t)
+	f.appendRandom(300)
+	from := f.want[100].base + 1 // mid-batch: starts at the batch holding it
+	i := 100
+	err := f.l.ForEachBatch(from, func(b record.Batch) error {
+		if !bytes.Equal(b, f.want[i].bytes) {
+			t.Fatalf("batch %d differs", i)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(f.want) {
+		t.Fatalf("visited up to %d of %d: %v", i, len(f.want), err)
+	}
+}
