@@ -59,6 +59,8 @@ func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Resp
 					waits = append(waits, durableWait{p, res.nextOffset})
 				}
 				if res.stored {
+					p.topic.metrics.bytesIn.Add(int64(len(rp.Records)))
+					p.topic.metrics.recordsIn.Add(int64(res.records))
 					b.notifyAppend()
 				}
 			}
@@ -110,6 +112,7 @@ type produceResult struct {
 	logAppendTime  int64
 	flushTriggered bool
 	stored         bool
+	records        int32
 }
 
 // produce validates and stores one partition's records. Runs on an event loop: the append is a
@@ -157,6 +160,6 @@ func (p *partition) produce(records []byte) produceResult {
 	// A single replica: the high watermark follows the log end at once.
 	p.log.SetHighWatermark(info.LogEndOffset)
 	res.baseOffset, res.nextOffset = info.BaseOffset, info.LastOffset+1
-	res.flushTriggered, res.stored = info.FlushTriggered, true
+	res.flushTriggered, res.stored, res.records = info.FlushTriggered, true, batch.RecordCount()
 	return res
 }

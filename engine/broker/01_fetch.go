@@ -29,7 +29,7 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 	r := kreq.(*kmsg.FetchRequest)
 	res := b.fetchOnce(r)
 	if res.ready(r) {
-		w.Respond(res.parts...)
+		res.send(w)
 		return
 	}
 	res.release()
@@ -45,17 +45,17 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 			appended := *b.appended.Load() // before reading, so no append is missed
 			res := b.fetchOnce(r)
 			if res.ready(r) {
-				w.Respond(res.parts...)
+				res.send(w)
 				return
 			}
 			select {
 			case <-appended:
 				res.release()
 			case <-timer.C:
-				w.Respond(res.parts...)
+				res.send(w)
 				return
 			case <-b.stop:
-				w.Respond(res.parts...)
+				res.send(w)
 				return
 			}
 		}
@@ -64,6 +64,7 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 
 type fetchResult struct {
 	parts    []netio.Part
+	counted  []countedBytes // per-topic bytes out, added when the response is sent
 	regions  []*log.Region
 	bytes    int64
 	hasError bool
@@ -71,6 +72,19 @@ type fetchResult struct {
 
 func (f *fetchResult) ready(r *kmsg.FetchRequest) bool {
 	return f.hasError || f.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0
+}
+
+type countedBytes struct {
+	t *topic
+	n int64
+}
+
+// send answers with the result and counts the bytes out.
+func (f *fetchResult) send(w netio.ResponseWriter) {
+	for _, c := range f.counted {
+		c.t.metrics.bytesOut.Add(c.n)
+	}
+	w.Respond(f.parts...)
 }
 
 // release unpins the regions of a result that will not be sent.
@@ -119,6 +133,7 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest) fetchResult {
 					code = errKafkaStorage
 				case got.Len > 0:
 					reg = &got
+					res.counted = append(res.counted, countedBytes{p.topic, got.Len})
 					res.regions = append(res.regions, reg)
 					res.bytes += got.Len
 				}

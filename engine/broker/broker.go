@@ -26,6 +26,7 @@ type Broker struct {
 
 	nextProducerID atomic.Int64
 	advertised     atomic.Pointer[advertisedAddr] // what Metadata returns for this node
+	apiMetrics     [maxAPIKey + 1]apiMetrics
 
 	// Parked fetches wait for any append: one broker-wide channel, closed and replaced on append
 	// while anyone waits. Simple, at the price of spurious wake-ups across partitions.
@@ -122,9 +123,15 @@ type api struct {
 // (../shared/KAFKA-COMPAT.md, trap 1) and stop below the versions that name topics by id.
 var apis map[int16]api
 
+// maxAPIKey bounds the per-API metrics array (Kafka's keys stay below 100).
+const maxAPIKey = 99
+
 func register(key, min, max int16, serve func(*Broker, *netio.Request, kmsg.Request, netio.ResponseWriter)) {
 	if apis == nil {
 		apis = map[int16]api{}
+	}
+	if key < 0 || key > maxAPIKey {
+		panic(fmt.Sprintf("BUG: api key %d beyond maxAPIKey", key))
 	}
 	if _, dup := apis[key]; dup {
 		panic(fmt.Sprintf("BUG: api key %d registered twice", key))
@@ -164,7 +171,7 @@ func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
 		w.Close()
 		return
 	}
-	a.serve(b, req, kreq, w)
+	a.serve(b, req, kreq, &timedWriter{ResponseWriter: w, start: time.Now(), m: &b.apiMetrics[req.APIKey]})
 }
 
 // notifyAppend wakes parked fetches.

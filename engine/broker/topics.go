@@ -22,6 +22,7 @@ type topic struct {
 	id         [16]byte
 	configs    map[string]string // explicitly set topic configs (Kafka names)
 	partitions []*partition
+	metrics    topicMetrics
 }
 
 // partition is one partition this broker leads: its log, producer state and fetch waiters.
