@@ -1,8 +1,8 @@
 package broker
 
-// Fetch: v4-12 (by topic name; v13+ names topics by id and is not advertised). No fetch sessions
-// yet: every response carries SessionID 0, which Kafka clients treat as "send full requests"
-// (what a Kafka broker does when its session cache is full). Isolation levels read up to the
+// Fetch: v4-12 (by topic name; v13+ names topics by id and is not advertised). Fetch sessions
+// (KIP-227, v7+) as Kafka serves them: epoch 0 opens one, later epochs send only changed
+// partitions each way, epoch -1 fetches without one (fetch_sessions.go). Isolation levels read up to the
 // high watermark alike (no transactions, so the last stable offset is the high watermark).
 // Long poll: when less than MinBytes is ready the request parks, off the event loop, until an
 // append or MaxWaitMillis. Record data is never copied: the response is framed here by hand
@@ -27,9 +27,10 @@ const maxFetchWait = 30 * time.Second
 
 func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
 	r := kreq.(*kmsg.FetchRequest)
-	res := b.fetchOnce(r)
+	plan := b.planFetch(r)
+	res := b.fetchOnce(r, &plan)
 	if res.ready(r) {
-		res.send(w)
+		res.send(w, &plan)
 		return
 	}
 	res.release()
@@ -43,28 +44,46 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 		defer timer.Stop()
 		for {
 			appended := *b.appended.Load() // before reading, so no append is missed
-			res := b.fetchOnce(r)
+			res := b.fetchOnce(r, &plan)
 			if res.ready(r) {
-				res.send(w)
+				res.send(w, &plan)
 				return
 			}
 			select {
 			case <-appended:
 				res.release()
 			case <-timer.C:
-				res.send(w)
+				res.send(w, &plan)
 				return
 			case <-b.stop:
-				res.send(w)
+				res.send(w, &plan)
 				return
 			}
 		}
 	}()
 }
 
+// fetchPart is one partition to read: from the request, or from the fetch session.
+type fetchPart struct {
+	topic     string
+	partition int32
+	offset    int64
+	maxBytes  int32
+	sess      *sessionPartition // nil without a session
+}
+
+// partResult is what one read found.
+type partResult struct {
+	code         int16
+	hw, logStart int64
+	region       *log.Region
+	include      bool // part of the response (incremental responses leave unchanged ones out)
+	t            *topic
+}
+
 type fetchResult struct {
 	parts    []netio.Part
-	counted  []countedBytes // per-topic bytes out, added when the response is sent
+	results  []partResult
 	regions  []*log.Region
 	bytes    int64
 	hasError bool
@@ -74,16 +93,14 @@ func (f *fetchResult) ready(r *kmsg.FetchRequest) bool {
 	return f.hasError || f.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0
 }
 
-type countedBytes struct {
-	t *topic
-	n int64
-}
-
-// send answers with the result and counts the bytes out.
-func (f *fetchResult) send(w netio.ResponseWriter) {
-	for _, c := range f.counted {
-		c.t.metrics.bytesOut.Add(c.n)
+// send answers with the result, counts the bytes out and records what the session was told.
+func (f *fetchResult) send(w netio.ResponseWriter, plan *fetchPlan) {
+	for _, pr := range f.results {
+		if pr.region != nil && pr.t != nil {
+			pr.t.metrics.bytesOut.Add(pr.region.Len)
+		}
 	}
+	plan.sent(f.results)
 	w.Respond(f.parts...)
 }
 
@@ -95,64 +112,89 @@ func (f *fetchResult) release() {
 	f.regions = nil
 }
 
-// fetchOnce reads every requested partition once and frames the response.
-func (b *Broker) fetchOnce(r *kmsg.FetchRequest) fetchResult {
+// fetchOnce reads every planned partition once and frames the response.
+func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 	var res fetchResult
 	budget := int64(r.MaxBytes)
-	if r.Version < 3 || budget <= 0 {
+	if budget <= 0 {
 		budget = math.MaxInt32
 	}
-	e := fetchEncoder{v: r.Version}
-	e.int32(0) // ThrottleMillis
-	if e.v >= 7 {
-		e.int16(errNone)
-		e.int32(0) // SessionID: no session
-	}
-	e.arrayLen(len(r.Topics))
-	for _, rt := range r.Topics {
-		e.string(rt.Topic)
-		e.arrayLen(len(rt.Partitions))
-		for _, rp := range rt.Partitions {
-			p := b.lookupPartition(rt.Topic, rp.Partition)
-			code := errNone
-			var hw, logStart int64 = -1, -1
-			var reg *log.Region
+	res.results = make([]partResult, len(plan.parts))
+	if plan.errorCode == errNone {
+		for i, fp := range plan.parts {
+			pr := &res.results[i]
+			p := b.lookupPartition(fp.topic, fp.partition)
 			if p == nil {
-				code = errUnknownTopicOrPartition
+				pr.code, pr.hw, pr.logStart = errUnknownTopicOrPartition, -1, -1
 			} else {
-				hw, logStart = p.log.HighWatermark(), p.log.LogStartOffset()
-				maxBytes := min(int64(rp.PartitionMaxBytes), budget-res.bytes)
-				if maxBytes < 0 {
-					maxBytes = 0
-				}
-				got, err := p.log.Read(rp.FetchOffset, maxBytes, hw, res.bytes == 0)
+				pr.t = p.topic
+				pr.hw, pr.logStart = p.log.HighWatermark(), p.log.LogStartOffset()
+				maxBytes := max(min(int64(fp.maxBytes), budget-res.bytes), 0)
+				got, err := p.log.Read(fp.offset, maxBytes, pr.hw, res.bytes == 0)
 				switch {
 				case errors.Is(err, log.ErrOffsetOutOfRange):
-					code = errOffsetOutOfRange
+					pr.code = errOffsetOutOfRange
 				case err != nil:
-					code = errKafkaStorage
+					pr.code = errKafkaStorage
 				case got.Len > 0:
-					reg = &got
-					res.counted = append(res.counted, countedBytes{p.topic, got.Len})
-					res.regions = append(res.regions, reg)
+					pr.region = &got
+					res.regions = append(res.regions, pr.region)
 					res.bytes += got.Len
 				}
 			}
-			if code != errNone {
+			if pr.code != errNone {
 				res.hasError = true
 			}
-			e.int32(rp.Partition)
-			e.int16(code)
-			e.int64(hw)
-			e.int64(hw) // LastStableOffset
+			pr.include = !plan.incremental || pr.region != nil || pr.code != errNone ||
+				fp.sess == nil || pr.hw != fp.sess.sentHW || pr.logStart != fp.sess.sentLogStart
+		}
+	} else {
+		res.hasError = true
+	}
+
+	e := fetchEncoder{v: r.Version}
+	e.int32(0) // ThrottleMillis
+	if e.v >= 7 {
+		e.int16(plan.errorCode)
+		e.int32(plan.sessionID)
+	}
+	// Topics in first-appearance order, each with its included partitions.
+	type topicGroup struct {
+		name string
+		idx  []int
+	}
+	var groups []topicGroup
+	pos := map[string]int{}
+	for i, fp := range plan.parts {
+		if !res.results[i].include {
+			continue
+		}
+		g, ok := pos[fp.topic]
+		if !ok {
+			g = len(groups)
+			pos[fp.topic] = g
+			groups = append(groups, topicGroup{name: fp.topic})
+		}
+		groups[g].idx = append(groups[g].idx, i)
+	}
+	e.arrayLen(len(groups))
+	for _, g := range groups {
+		e.string(g.name)
+		e.arrayLen(len(g.idx))
+		for _, i := range g.idx {
+			pr := &res.results[i]
+			e.int32(plan.parts[i].partition)
+			e.int16(pr.code)
+			e.int64(pr.hw)
+			e.int64(pr.hw) // LastStableOffset
 			if e.v >= 5 {
-				e.int64(logStart)
+				e.int64(pr.logStart)
 			}
 			e.nullArray() // AbortedTransactions
 			if e.v >= 11 {
 				e.int32(-1) // PreferredReadReplica
 			}
-			e.records(reg)
+			e.records(pr.region)
 			e.tags()
 		}
 		e.tags()

@@ -27,6 +27,7 @@ type Broker struct {
 	nextProducerID atomic.Int64
 	advertised     atomic.Pointer[advertisedAddr] // what Metadata returns for this node
 	apiMetrics     [maxAPIKey + 1]apiMetrics
+	sessions       fetchSessionCache
 
 	// Parked fetches wait for any append: one broker-wide channel, closed and replaced on append
 	// while anyone waits. Simple, at the price of spurious wake-ups across partitions.
