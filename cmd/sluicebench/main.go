@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/sluicemq/sluice/harness"
+	"github.com/sluicemq/sluice/netio"
 )
 
 func main() {
@@ -30,7 +31,8 @@ func run() int {
 	workload := flag.String("workload", "", "workload YAML file (required)")
 	brokers := flag.String("brokers", "", "bootstrap host:port list of an external cluster, comma separated; overrides -target")
 	brokerPID := flag.Int("broker-pid", 0, "PID of the external broker, to report its CPU time and memory")
-	target := flag.String("target", "kfake", "in-process target when -brokers is empty: kfake or blackhole")
+	target := flag.String("target", "kfake", "in-process target when -brokers is empty: sluice, kfake or blackhole")
+	fetchPath := flag.String("fetch-path", "", "sluice target: how fetches send file data, copy or sendfile (default: netio's)")
 	kfakeBrokers := flag.Int("kfake-brokers", 1, "brokers in the in-process kfake cluster")
 	kfakeDir := flag.String("kfake-dir", "", "directory for kfake's segments (default: a temporary one, removed afterwards)")
 	kfakeMem := flag.Bool("kfake-in-memory", false, "keep kfake's records on the heap instead of in files")
@@ -51,12 +53,14 @@ func run() int {
 	switch {
 	case *brokers != "":
 		t = &harness.ExternalTarget{Bootstrap: strings.Split(*brokers, ","), ProcessID: *brokerPID}
+	case *target == "sluice":
+		t = &harness.SluiceTarget{FetchPath: netio.FetchPath(*fetchPath)}
 	case *target == "kfake":
 		t = &harness.KfakeTarget{Brokers: *kfakeBrokers, DataDir: *kfakeDir, InMemory: *kfakeMem}
 	case *target == "blackhole":
 		t = &harness.KfakeTarget{Brokers: *kfakeBrokers, Blackhole: true}
 	default:
-		fmt.Fprintf(os.Stderr, "unknown -target %q: kfake or blackhole (or -brokers for an external cluster)\n", *target)
+		fmt.Fprintf(os.Stderr, "unknown -target %q: sluice, kfake or blackhole (or -brokers for an external cluster)\n", *target)
 		return 2
 	}
 
