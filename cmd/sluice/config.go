@@ -1,0 +1,573 @@
+package main
+
+// `sluice serve` configuration: Kafka's broker property names, read from a properties file and
+// from --key=value flags that override it.
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluicemq/sluice/engine/broker"
+	"github.com/sluicemq/sluice/engine/log"
+)
+
+// Kafka's defaults for the keys whose values do not live in engine/broker or engine/log, and the
+// limits parsing enforces.
+const (
+	defaultListeners              = "PLAINTEXT://127.0.0.1:9092"
+	defaultLogDirs                = "./data"
+	defaultAdminListener          = "127.0.0.1:9644"
+	defaultSocketRequestMaxBytes  = 104857600 // socket.request.max.bytes
+	defaultRetentionCheckInterval = int64(log.DefaultRetentionCheckInterval / time.Millisecond)
+	defaultRetentionHours         = log.DefaultRetentionMs / msPerHour
+	defaultRollHours              = log.DefaultSegmentMs / msPerHour
+
+	msPerHour   = 3600 * 1000
+	msPerMinute = 60 * 1000
+
+	// segmentBytesMin is where engine/log clamps log.segment.bytes; smaller values are refused
+	// here rather than silently raised.
+	segmentBytesMin = 1024
+	// indexSizeBytesMin is Kafka's lower bound for log.index.size.max.bytes.
+	indexSizeBytesMin = 4
+)
+
+// keyDoc describes one key `sluice serve` understands, for validation and the help text.
+type keyDoc struct {
+	key, def, help string
+}
+
+// serveKeys are the keys serve honours, in help order. Each is a file key and a --flag.
+var serveKeys = []keyDoc{
+	{"node.id", "0", "this broker's id"},
+	{"broker.id", "", "ZooKeeper-era name of node.id; must agree with it when both are set"},
+	{"listeners", defaultListeners, "where clients connect: PLAINTEXT://host:port (port 0: a free port)"},
+	{"advertised.listeners", "= listeners", "the address Metadata hands to clients (port 0: the bound port)"},
+	{"listener.security.protocol.map", "", "NAME:PROTOCOL pairs; the served listener must map to PLAINTEXT"},
+	{"controller.listener.names", "", "listeners to skip: Sluice runs no controller"},
+	{"log.dirs", defaultLogDirs, "data directory; only the first of a comma-separated list is used"},
+	{"log.dir", "", "data directory when log.dirs is not set"},
+	{"num.partitions", strconv.Itoa(broker.DefaultNumPartitions), "partitions of auto-created topics"},
+	{"default.replication.factor", "1", "replication factor of auto-created topics"},
+	{"auto.create.topics.enable", "true", "create topics on first Metadata or Produce"},
+	{"message.max.bytes", strconv.Itoa(broker.DefaultMessageMaxBytes), "largest record batch accepted"},
+	{"socket.request.max.bytes", strconv.Itoa(defaultSocketRequestMaxBytes), "largest request frame accepted"},
+	{"log.retention.hours", strconv.Itoa(defaultRetentionHours), "time retention; log.retention.ms > .minutes > .hours"},
+	{"log.retention.minutes", "", "time retention in minutes"},
+	{"log.retention.ms", "", "time retention in ms; -1 keeps forever"},
+	{"log.retention.bytes", strconv.Itoa(log.DefaultRetentionBytes), "size retention per partition; -1 unlimited"},
+	{"log.retention.check.interval.ms", strconv.FormatInt(defaultRetentionCheckInterval, 10), "how often retention runs"},
+	{"log.segment.bytes", strconv.Itoa(log.DefaultSegmentBytes), "roll a segment at this size"},
+	{"log.roll.hours", strconv.Itoa(defaultRollHours), "roll a segment this old; log.roll.ms wins"},
+	{"log.roll.ms", "", "roll a segment this old, in ms"},
+	{"log.flush.interval.messages", "", "fsync after this many records (default: never forced)"},
+	{"log.flush.interval.ms", "", "fsync data older than this (default: never forced)"},
+	{"log.index.interval.bytes", strconv.Itoa(log.DefaultIndexIntervalBytes), "bytes between offset index entries"},
+	{"log.index.size.max.bytes", strconv.Itoa(log.DefaultSegmentIndexBytes), "size of each index file"},
+	{"admin.listener", defaultAdminListener, "HTTP host:port for /metrics, /healthz, /debug/pprof/; empty disables"},
+	{"log.level", "info", "debug, info, warn or error (Sluice's own logs, not Kafka's)"},
+}
+
+// ignoredKeys are Kafka broker keys common in stock server.properties files that mean nothing to
+// a single Sluice node. They are accepted and logged, so a Kafka config file loads; any other
+// unknown key is an error, because silently dropping a setting the operator relies on is worse.
+var ignoredKeys = map[string]string{
+	"process.roles":                                    "no KRaft controller quorum",
+	"controller.quorum.voters":                         "no KRaft controller quorum",
+	"controller.quorum.bootstrap.servers":              "no KRaft controller quorum",
+	"inter.broker.listener.name":                       "no inter-broker traffic",
+	"zookeeper.connect":                                "no ZooKeeper",
+	"zookeeper.connection.timeout.ms":                  "no ZooKeeper",
+	"num.network.threads":                              "netio sizes its own event loops",
+	"num.io.threads":                                   "no request thread pool",
+	"num.recovery.threads.per.data.dir":                "recovery is not thread-pooled",
+	"socket.send.buffer.bytes":                         "kernel socket buffer autotuning is kept",
+	"socket.receive.buffer.bytes":                      "kernel socket buffer autotuning is kept",
+	"offsets.topic.replication.factor":                 "single node",
+	"transaction.state.log.replication.factor":         "single node",
+	"transaction.state.log.min.isr":                    "single node",
+	"share.coordinator.state.topic.replication.factor": "single node",
+	"share.coordinator.state.topic.min.isr":            "single node",
+	"group.initial.rebalance.delay.ms":                 "no rebalance delay",
+}
+
+// serveConfig is what `sluice serve` was told, the file and flags merged and checked.
+type serveConfig struct {
+	// Broker is engine/broker's configuration. AdvertisedPort 0 means "the port the listener
+	// bound", known only once serve has bound it.
+	Broker broker.Config
+	// ListenAddr is the Kafka listener's host:port for netio; port 0 picks a free port.
+	ListenAddr               string
+	SocketRequestMaxBytes    int
+	RetentionCheckIntervalMs int64
+	// AdminAddr is the admin HTTP host:port; empty disables it.
+	AdminAddr string
+	LogLevel  slog.Level
+
+	// Ignored are the ignoredKeys that were set, for the log.
+	Ignored []setting
+	// LogDirsUnused are log.dirs entries after the first, which Sluice does not use.
+	LogDirsUnused []string
+}
+
+// setting is one key = value the operator gave, and where: "server.properties:12" or "--node.id".
+type setting struct {
+	key, value, origin string
+}
+
+// loadServeConfig parses serve's arguments, reads the --config file if one is named, and merges
+// them (flags win). help reports --help or -h.
+func loadServeConfig(args []string) (cfg serveConfig, help bool, err error) {
+	path, flags, help, err := parseServeArgs(args)
+	if err != nil || help {
+		return serveConfig{}, help, err
+	}
+	var file []setting
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return serveConfig{}, false, fmt.Errorf("--config: %w", err)
+		}
+		if file, err = parseProperties(path, data); err != nil {
+			return serveConfig{}, false, err
+		}
+	}
+	cfg, err = buildServeConfig(append(file, flags...))
+	return cfg, false, err
+}
+
+// parseServeArgs reads `--config PATH`, `--help` and `--key=value` / `--key value` flags (one dash
+// works too). Every flag takes a value, so `--log.retention.ms -1` is unambiguous.
+func parseServeArgs(args []string) (configPath string, flags []setting, help bool, err error) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") || arg == "-" || arg == "--" {
+			return "", nil, false, fmt.Errorf("unexpected argument %q (settings are --key=value)", arg)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+		if name == "help" || name == "h" {
+			return "", nil, true, nil
+		}
+		key, value, hasValue := strings.Cut(name, "=")
+		if !hasValue {
+			if i+1 == len(args) {
+				return "", nil, false, fmt.Errorf("flag --%s needs a value", key)
+			}
+			i++
+			value = args[i]
+		}
+		if key == "config" {
+			if configPath != "" {
+				return "", nil, false, fmt.Errorf("--config given twice")
+			}
+			if value == "" {
+				return "", nil, false, fmt.Errorf("--config needs a file name")
+			}
+			configPath = value
+			continue
+		}
+		flags = append(flags, setting{key: key, value: strings.TrimSpace(value), origin: "--" + key})
+	}
+	return configPath, flags, false, nil
+}
+
+// parseProperties reads Java properties text as Kafka does (java.util.Properties.load): lines
+// starting with '#' or '!' are comments; the key ends at the first unescaped '=', ':' or blank; a
+// line ending in an odd number of backslashes continues on the next; \t \n \r \f \uXXXX and \c are
+// escapes. Unlike Java, trailing blanks of values are dropped (Kafka trims numbers and lists
+// anyway; a path with trailing blanks is a typo). name is used in error origins.
+func parseProperties(name string, data []byte) ([]setting, error) {
+	lines := strings.Split(string(data), "\n")
+	var out []setting
+	for i := 0; i < len(lines); i++ {
+		first := i + 1 // 1-based line number where this logical line starts
+		line := strings.TrimLeft(strings.TrimSuffix(lines[i], "\r"), " \t\f")
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		for endsInEscape(line) && i+1 < len(lines) {
+			i++
+			line = line[:len(line)-1] + strings.TrimLeft(strings.TrimSuffix(lines[i], "\r"), " \t\f")
+		}
+		origin := fmt.Sprintf("%s:%d", name, first)
+		rawKey, rawValue := splitProperty(line)
+		key, err := unescapeProperty(rawKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", origin, err)
+		}
+		value, err := unescapeProperty(rawValue)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", origin, err)
+		}
+		if key == "" {
+			return nil, fmt.Errorf("%s: line has no key: %q", origin, line)
+		}
+		out = append(out, setting{key: key, value: strings.TrimRight(value, " \t\f"), origin: origin})
+	}
+	return out, nil
+}
+
+// endsInEscape reports whether line ends in an odd number of backslashes (a continuation).
+func endsInEscape(line string) bool {
+	n := 0
+	for n < len(line) && line[len(line)-1-n] == '\\' {
+		n++
+	}
+	return n%2 == 1
+}
+
+// splitProperty splits a logical line (leading blanks removed) into its still-escaped key and
+// value: the key ends at the first unescaped '=', ':' or blank; blanks, then one '=' or ':', then
+// blanks separate it from the value.
+func splitProperty(line string) (key, value string) {
+	end := len(line)
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c == '\\' {
+			i++ // the escaped character belongs to the key
+			continue
+		}
+		if c == '=' || c == ':' || c == ' ' || c == '\t' || c == '\f' {
+			end = i
+			break
+		}
+	}
+	rest := strings.TrimLeft(line[end:], " \t\f")
+	if rest != "" && (rest[0] == '=' || rest[0] == ':') {
+		rest = strings.TrimLeft(rest[1:], " \t\f")
+	}
+	return line[:end], rest
+}
+
+// unescapeProperty resolves the escapes of java.util.Properties.
+func unescapeProperty(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch c := s[i]; c {
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 'f':
+			b.WriteByte('\f')
+		case 'u':
+			if i+5 > len(s) {
+				return "", fmt.Errorf(`malformed \u escape in %q`, s)
+			}
+			r, err := strconv.ParseUint(s[i+1:i+5], 16, 16)
+			if err != nil {
+				return "", fmt.Errorf(`malformed \u escape in %q`, s)
+			}
+			b.WriteRune(rune(r))
+			i += 4
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			b.WriteRune(r)
+			i += size - 1
+		}
+	}
+	return b.String(), nil
+}
+
+// knownKeys indexes serveKeys.
+var knownKeys = func() map[string]bool {
+	m := make(map[string]bool, len(serveKeys))
+	for _, k := range serveKeys {
+		m[k.key] = true
+	}
+	return m
+}()
+
+// buildServeConfig merges settings in order (a later one for the same key wins: the file comes
+// first, flags after) and checks every value.
+func buildServeConfig(settings []setting) (serveConfig, error) {
+	r := resolver{set: make(map[string]setting, len(settings))}
+	var cfg serveConfig
+	ignored := map[string]int{} // key → index in cfg.Ignored
+	for _, s := range settings {
+		switch {
+		case knownKeys[s.key]:
+			r.set[s.key] = s
+		case ignoredKeys[s.key] != "":
+			if i, ok := ignored[s.key]; ok {
+				cfg.Ignored[i] = s
+				continue
+			}
+			ignored[s.key] = len(cfg.Ignored)
+			cfg.Ignored = append(cfg.Ignored, s)
+		default:
+			return serveConfig{}, fmt.Errorf("%s: unknown key %q (sluice serve --help lists the keys)", s.origin, s.key)
+		}
+	}
+
+	b := broker.DefaultConfig()
+	b.NodeID = int32(r.int("node.id", 0, 0, math.MaxInt32))
+	if r.has("broker.id") {
+		id := int32(r.int("broker.id", 0, 0, math.MaxInt32))
+		if r.has("node.id") && id != b.NodeID {
+			r.fail(r.set["broker.id"], "differs from node.id %d", b.NodeID)
+		}
+		b.NodeID = id
+	}
+	b.NumPartitions = int32(r.int("num.partitions", broker.DefaultNumPartitions, 1, math.MaxInt32))
+	b.DefaultReplicationFactor = int16(r.int("default.replication.factor", 1, 1, math.MaxInt16))
+	b.AutoCreateTopics = r.bool("auto.create.topics.enable", true)
+	b.MessageMaxBytes = int32(r.int("message.max.bytes", broker.DefaultMessageMaxBytes, 0, math.MaxInt32))
+	cfg.SocketRequestMaxBytes = int(r.int("socket.request.max.bytes", defaultSocketRequestMaxBytes, 1, math.MaxInt32))
+
+	dirsKey := "log.dirs"
+	if !r.has(dirsKey) && r.has("log.dir") {
+		dirsKey = "log.dir"
+	}
+	dirs := r.list(dirsKey, defaultLogDirs)
+	if len(dirs) == 0 {
+		r.fail(r.set[dirsKey], "names no directory")
+	} else {
+		b.LogDir = dirs[0]
+		if len(dirs) > 1 {
+			cfg.LogDirsUnused = dirs[1:]
+		}
+	}
+
+	l := &b.LogDefaults
+	// Kafka's precedence: log.retention.ms, then .minutes, then .hours. Every one given is checked.
+	retention := map[string]int64{
+		"log.retention.hours":   r.int("log.retention.hours", defaultRetentionHours, math.MinInt32, math.MaxInt32) * msPerHour,
+		"log.retention.minutes": r.int("log.retention.minutes", 0, math.MinInt32, math.MaxInt32) * msPerMinute,
+		"log.retention.ms":      r.int("log.retention.ms", 0, math.MinInt64, math.MaxInt64),
+	}
+	retentionKey := "log.retention.hours"
+	for _, k := range []string{"log.retention.ms", "log.retention.minutes"} {
+		if r.has(k) {
+			retentionKey = k
+			break
+		}
+	}
+	switch l.RetentionMs = retention[retentionKey]; {
+	case l.RetentionMs < 0: // Kafka reads every negative retention as unlimited
+		l.RetentionMs = -1
+	case l.RetentionMs == 0:
+		r.fail(r.set[retentionKey], "retention must be -1 (unlimited) or at least 1 ms")
+	}
+	if l.RetentionBytes = r.int("log.retention.bytes", log.DefaultRetentionBytes, math.MinInt64, math.MaxInt64); l.RetentionBytes < 0 {
+		l.RetentionBytes = -1
+	}
+	cfg.RetentionCheckIntervalMs = r.int("log.retention.check.interval.ms", defaultRetentionCheckInterval, 1, math.MaxInt64)
+	l.SegmentBytes = r.int("log.segment.bytes", log.DefaultSegmentBytes, segmentBytesMin, math.MaxInt32)
+	l.SegmentMs = r.int("log.roll.hours", defaultRollHours, 1, math.MaxInt32) * msPerHour
+	if ms := r.int("log.roll.ms", 0, 1, math.MaxInt64); r.has("log.roll.ms") { // Kafka: log.roll.ms wins
+		l.SegmentMs = ms
+	}
+	l.FlushMessages = r.int("log.flush.interval.messages", log.NoForcedFlush, 1, math.MaxInt64)
+	l.FlushMs = r.int("log.flush.interval.ms", log.NoForcedFlush, 0, math.MaxInt64)
+	// Kafka's 0 indexes every batch; engine/log reads 0 as "unset", and 1 has the same effect.
+	l.IndexIntervalBytes = max(1, r.int("log.index.interval.bytes", log.DefaultIndexIntervalBytes, 0, math.MaxInt32))
+	l.SegmentIndexBytes = r.int("log.index.size.max.bytes", log.DefaultSegmentIndexBytes, indexSizeBytesMin, math.MaxInt32)
+
+	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners()
+
+	cfg.AdminAddr = r.string("admin.listener", defaultAdminListener)
+	if cfg.AdminAddr != "" {
+		if _, port, err := net.SplitHostPort(cfg.AdminAddr); err != nil {
+			r.fail(r.set["admin.listener"], "want host:port or empty")
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			r.fail(r.set["admin.listener"], "port is not a number in 0..65535")
+		}
+	}
+	if r.has("log.level") {
+		if err := cfg.LogLevel.UnmarshalText([]byte(r.string("log.level", ""))); err != nil {
+			r.fail(r.set["log.level"], "want debug, info, warn or error")
+		}
+	}
+
+	if r.err != nil {
+		return serveConfig{}, r.err
+	}
+	cfg.Broker = b
+	return cfg, nil
+}
+
+// resolver reads typed values out of the merged settings. The first bad value sticks in err and
+// later reads go on with defaults, so buildServeConfig checks once at the end.
+type resolver struct {
+	set map[string]setting
+	err error
+}
+
+func (r *resolver) has(key string) bool { _, ok := r.set[key]; return ok }
+
+// fail records an invalid value of s, naming where it came from, the key and the value.
+func (r *resolver) fail(s setting, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: invalid value %q for %s: %s", s.origin, s.value, s.key, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *resolver) string(key, def string) string {
+	if s, ok := r.set[key]; ok {
+		return s.value
+	}
+	return def
+}
+
+// int reads an integer in [lo, hi] (Kafka's INT keys are int32, LONG keys int64).
+func (r *resolver) int(key string, def, lo, hi int64) int64 {
+	s, ok := r.set[key]
+	if !ok {
+		return def
+	}
+	v, err := strconv.ParseInt(s.value, 10, 64)
+	switch {
+	case err != nil:
+		r.fail(s, "want an integer")
+	case v < lo:
+		r.fail(s, "must be at least %d", lo)
+	case v > hi:
+		r.fail(s, "must be at most %d", hi)
+	default:
+		return v
+	}
+	return def
+}
+
+// bool reads true or false in any case, as Kafka does.
+func (r *resolver) bool(key string, def bool) bool {
+	s, ok := r.set[key]
+	switch {
+	case !ok:
+		return def
+	case strings.EqualFold(s.value, "true"):
+		return true
+	case strings.EqualFold(s.value, "false"):
+		return false
+	}
+	r.fail(s, "want true or false")
+	return def
+}
+
+// list reads a comma-separated list, blanks trimmed and empty entries dropped.
+func (r *resolver) list(key, def string) []string {
+	var out []string
+	for _, e := range strings.Split(r.string(key, def), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// listener is one entry of listeners or advertised.listeners: NAME://host:port.
+type listener struct {
+	name, host string
+	port       int32
+}
+
+// listeners picks the one PLAINTEXT listener Sluice serves from listeners, skipping those named
+// in controller.listener.names, and its advertised address (advertised.listeners, else the same).
+// An empty advertised host means this machine's host name, as in Kafka.
+func (r *resolver) listeners() (bindAddr, advHost string, advPort int32) {
+	protocols := map[string]string{}
+	if r.has("listener.security.protocol.map") {
+		for _, pair := range r.list("listener.security.protocol.map", "") {
+			name, proto, ok := strings.Cut(pair, ":")
+			if !ok {
+				r.fail(r.set["listener.security.protocol.map"], "want NAME:PROTOCOL pairs")
+				return "", "", 0
+			}
+			protocols[strings.ToUpper(strings.TrimSpace(name))] = strings.ToUpper(strings.TrimSpace(proto))
+		}
+	}
+	controllers := map[string]bool{}
+	for _, name := range r.list("controller.listener.names", "") {
+		controllers[strings.ToUpper(name)] = true
+	}
+
+	served, ok := r.listener("listeners", defaultListeners, "", controllers)
+	if !ok {
+		return "", "", 0
+	}
+	proto := served.name
+	if p, ok := protocols[served.name]; ok {
+		proto = p
+	}
+	if proto != "PLAINTEXT" {
+		r.fail(r.set["listeners"], "listener %s uses %s; Sluice serves PLAINTEXT only", served.name, proto)
+		return "", "", 0
+	}
+	bindAddr = net.JoinHostPort(served.host, strconv.Itoa(int(served.port)))
+
+	adv := served
+	if r.has("advertised.listeners") {
+		if adv, ok = r.listener("advertised.listeners", "", served.name, controllers); !ok {
+			return "", "", 0
+		}
+	}
+	switch adv.host {
+	case "0.0.0.0", "::":
+		key := "listeners"
+		if r.has("advertised.listeners") {
+			key = "advertised.listeners"
+		}
+		r.fail(r.set[key], "cannot advertise the non-routable address %s; set advertised.listeners", adv.host)
+		return "", "", 0
+	case "":
+		if h, err := os.Hostname(); err == nil {
+			adv.host = h
+		} else {
+			adv.host = "127.0.0.1"
+		}
+	}
+	return bindAddr, adv.host, adv.port
+}
+
+// listener parses key as a list of NAME://host:port and returns its one entry not named in skip:
+// the only one, or the one called want when want is set.
+func (r *resolver) listener(key, def, want string, skip map[string]bool) (listener, bool) {
+	s := r.set[key]
+	var found []listener
+	for _, e := range r.list(key, def) {
+		name, addr, ok := strings.Cut(e, "://")
+		host, port, err := net.SplitHostPort(addr)
+		if !ok || name == "" || err != nil {
+			r.fail(s, "want NAME://host:port, got %q", e)
+			return listener{}, false
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			r.fail(s, "port of %q is not a number in 0..65535", e)
+			return listener{}, false
+		}
+		l := listener{name: strings.ToUpper(name), host: host, port: int32(p)}
+		if !skip[l.name] && (want == "" || l.name == want) {
+			found = append(found, l)
+		}
+	}
+	switch {
+	case len(found) == 0 && want != "":
+		r.fail(s, "no listener named %s", want)
+	case len(found) == 0:
+		r.fail(s, "no listener (controller listeners are skipped)")
+	case len(found) > 1:
+		r.fail(s, "Sluice serves one listener; list controller listeners in controller.listener.names")
+	default:
+		return found[0], true
+	}
+	return listener{}, false
+}

@@ -1,0 +1,224 @@
+package main
+
+// `sluice serve`: open the broker, serve it with netio, run the admin HTTP listener, stop on a
+// signal.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicemq/sluice/engine/broker"
+	"github.com/sluicemq/sluice/netio"
+)
+
+// adminShutdownTimeout bounds how long a stop waits for admin requests in flight (a running CPU
+// profile is cut off after it).
+const adminShutdownTimeout = 5 * time.Second
+
+// kafkaBroker is what serve needs of engine/broker: netio's Handler, and a Close that waits for
+// parked requests and closes every log cleanly (writing the clean-shutdown markers). If it also
+// implements MetricsSource, /metrics includes its metrics.
+type kafkaBroker interface {
+	netio.Handler
+	Close() error
+}
+
+// retentionCheckSetter is the optional part of kafkaBroker that applies
+// log.retention.check.interval.ms.
+type retentionCheckSetter interface {
+	SetRetentionCheckInterval(ms int64)
+}
+
+// The real broker provides all of it; these fail the build if that changes.
+var (
+	_ kafkaBroker          = (*broker.Broker)(nil)
+	_ MetricsSource        = (*broker.Broker)(nil)
+	_ retentionCheckSetter = (*broker.Broker)(nil)
+	_ advertisedAddrSetter = (*broker.Broker)(nil)
+)
+
+// openBroker opens the broker the binary serves.
+func openBroker(cfg broker.Config) (kafkaBroker, error) {
+	b, err := broker.New(cfg)
+	if err != nil {
+		return nil, err // not b: a nil *Broker in the interface would not compare equal to nil
+	}
+	return b, nil
+}
+
+// runServe is `sluice serve ARGS`: it returns the exit status.
+func runServe(args []string, stdout, stderr io.Writer) int {
+	cfg, help, err := loadServeConfig(args)
+	if help {
+		printServeUsage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice serve: %v\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	slog.SetDefault(logger)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	go func() {
+		select {
+		case sig := <-sigc:
+			logger.Info("stopping; a second signal kills", "signal", sig.String())
+			signal.Stop(sigc) // restores the default action for the second one
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	if err := serve(ctx, cfg, openBroker, stdout, logger); err != nil {
+		logger.Error("sluice serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve opens the broker with open, serves it on cfg.ListenAddr and the admin endpoints on
+// cfg.AdminAddr, prints the listening line on stdout once both accept connections, and runs until
+// ctx is done. Then it stops accepting, closes the broker and the admin listener, and returns nil
+// if all of that went cleanly. Whatever it started is stopped on every return path.
+func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafkaBroker, error), stdout io.Writer, logger *slog.Logger) error {
+	if len(cfg.Ignored) > 0 {
+		keys := make([]string, len(cfg.Ignored))
+		for i, s := range cfg.Ignored {
+			keys[i] = s.key
+		}
+		logger.Info("ignoring Kafka settings that mean nothing to a single Sluice node", "keys", strings.Join(keys, ","))
+	}
+	if len(cfg.LogDirsUnused) > 0 {
+		logger.Warn("log.dirs: Sluice uses only the first directory",
+			"used", cfg.Broker.LogDir, "unused", strings.Join(cfg.LogDirsUnused, ","))
+	}
+
+	listenAddr := cfg.ListenAddr
+	bcfg := cfg.Broker
+	bcfg.Logger = logger.With("component", "broker")
+	logger.Info("opening broker", "node.id", bcfg.NodeID, "log.dir", bcfg.LogDir,
+		"advertised", net.JoinHostPort(bcfg.AdvertisedHost, strconv.Itoa(int(bcfg.AdvertisedPort))))
+	b, err := open(bcfg)
+	if err != nil {
+		return fmt.Errorf("opening broker: %w", err)
+	}
+	if cfg.RetentionCheckIntervalMs != defaultRetentionCheckInterval {
+		if s, ok := b.(retentionCheckSetter); ok {
+			s.SetRetentionCheckInterval(cfg.RetentionCheckIntervalMs)
+		} else {
+			logger.Warn("log.retention.check.interval.ms is not applied: the broker has no setting for it")
+		}
+	}
+	if ctx.Err() != nil { // stopped while the logs were recovering
+		return closeBroker(b, nil)
+	}
+
+	srv, err := netio.NewServer(netio.Config{
+		Addr:                  listenAddr,
+		Multicore:             true, // one event loop per CPU, as netio is designed to run
+		SocketRequestMaxBytes: cfg.SocketRequestMaxBytes,
+		Logger:                logger.With("component", "netio"),
+	}, b)
+	if err != nil {
+		return closeBroker(b, fmt.Errorf("listeners: %w", err))
+	}
+	if err := srv.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return closeBroker(b, nil)
+		}
+		return closeBroker(b, fmt.Errorf("listeners: %w", err))
+	}
+	// Port 0: the listener picked one; the broker advertises it from now on (before any client
+	// can have asked, since the listening line is not printed yet).
+	listenAddr = srv.Addr().String()
+	if bcfg.AdvertisedPort == 0 {
+		_, port, _ := net.SplitHostPort(listenAddr)
+		p, _ := strconv.Atoi(port)
+		if s, ok := b.(advertisedAddrSetter); ok {
+			s.SetAdvertisedAddr(bcfg.AdvertisedHost, int32(p))
+		}
+	}
+	netDone := make(chan error, 1)
+	go func() { netDone <- srv.Wait() }()
+
+	var (
+		admin    *http.Server
+		adminErr <-chan error // nil when disabled: never ready
+		adminURL = "off"
+	)
+	if cfg.AdminAddr != "" {
+		var sources []MetricsSource
+		if m, ok := b.(MetricsSource); ok {
+			sources = append(sources, m)
+		}
+		var addr net.Addr
+		admin, addr, adminErr, err = startAdmin(cfg.AdminAddr, newAdminMux(srv, sources))
+		if err != nil {
+			srv.Stop()
+			return closeBroker(b, err)
+		}
+		adminURL = "http://" + addr.String()
+	}
+
+	bound := listenAddr
+	if a := srv.Addr(); a != nil {
+		bound = a.String()
+	}
+	logger.Info("serving", "listener", bound, "admin", adminURL)
+	fmt.Fprintf(stdout, "sluice: listening on %s (node %d, data %s, admin %s)\n", bound, bcfg.NodeID, bcfg.LogDir, adminURL)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-netDone:
+		runErr = fmt.Errorf("network layer stopped on its own: %v", err)
+	case err := <-adminErr:
+		runErr = err
+	}
+
+	// Stop accepting and answering first, so nothing reaches the broker while it closes; keep
+	// the admin listener to the end, for pprof if closing hangs.
+	srv.Stop()
+	runErr = closeBroker(b, runErr)
+	if admin != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), adminShutdownTimeout)
+		if err := admin.Shutdown(sctx); err != nil {
+			_ = admin.Close()
+		}
+		cancel()
+	}
+	if runErr == nil {
+		logger.Info("stopped cleanly")
+	}
+	return runErr
+}
+
+// closeBroker closes b and returns err joined with Close's error.
+func closeBroker(b kafkaBroker, err error) error {
+	if cerr := b.Close(); cerr != nil {
+		return errors.Join(err, fmt.Errorf("closing broker: %w", cerr))
+	}
+	return err
+}
+
+// advertisedAddrSetter is the broker's way to learn a port picked at bind time.
+type advertisedAddrSetter interface {
+	SetAdvertisedAddr(host string, port int32)
+}
