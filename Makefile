@@ -4,7 +4,13 @@ PKGS      ?= ./...
 # -race multiplies CPU cost; 2-core CI machines need a generous but finite timeout.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: test vet fmt-check build bench-engine fuzz
+.PHONY: run test compat vet fmt-check build bench-engine fuzz
+
+# make run: one broker on 127.0.0.1:9092, data in ./data, admin HTTP on 127.0.0.1:9644.
+# Pass settings with ARGS, e.g. make run ARGS='--num.partitions=3 --log.dirs=/tmp/s1'.
+ARGS ?=
+run:
+	$(GO) run ./cmd/sluice serve $(ARGS)
 
 build:
 	$(GO) build $(PKGS)
@@ -18,6 +24,11 @@ fmt-check:
 # make test: vet, then every test under the race detector.
 test: fmt-check vet
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
+
+# make compat: the cross-client suite against a real `sluice serve` process (built with -race):
+# franz-go, sarama, kcat (librdkafka) and kafka-python at volume, restarts, bad input.
+compat:
+	$(GO) test -tags compat -count=1 -timeout 20m ./compat/
 
 # make bench-engine: storage engine benchmarks (figures recorded in results/engine.md).
 # Append and its plain-write baseline write the same fixed byte count (30000 × 16 KiB) so that
@@ -33,3 +44,5 @@ bench-engine:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./engine/record
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHeader$$' -fuzztime $(FUZZTIME) ./netio
+	$(GO) test -run '^$$' -fuzz '^FuzzServeKafka$$' -fuzztime $(FUZZTIME) ./engine/broker
