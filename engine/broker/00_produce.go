@@ -11,6 +11,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,50 +20,36 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(0, 0, 11, serveProduce) }
+func init() {
+	register(0, 0, 11, serveProduce)
+	registerWire(0, serveProduceWire)
+}
 
 // durableWait is a stored batch whose acknowledgement waits for an fsync.
 type durableWait struct {
 	p      *partition
 	offset int64
+	errPos int // hand-written path: where the partition's error code sits in the response
 }
 
 func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
 	r := kreq.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
-	badAcks := r.Acks != 0 && r.Acks != 1 && r.Acks != -1
 	var waits []durableWait
 	for _, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		t := b.lookupTopic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			p := b.lookupPartition(rt.Topic, rp.Partition)
-			switch {
-			case badAcks:
-				sp.ErrorCode = errInvalidRequiredAcks
-			case r.TransactionID != nil:
-				sp.ErrorCode = errUnsupportedVersion
-				sp.ErrorMessage = strPtr("transactions are not supported yet")
-			case p == nil:
-				sp.ErrorCode = errUnknownTopicOrPartition
-			default:
-				res := p.produce(rp.Records)
-				sp.ErrorCode, sp.BaseOffset, sp.LogAppendTime = res.code, res.baseOffset, res.logAppendTime
-				sp.LogStartOffset = p.log.LogStartOffset()
-				if res.msg != "" {
-					sp.ErrorMessage = strPtr(res.msg)
-				}
-				if res.code == errNone && res.flushTriggered {
-					waits = append(waits, durableWait{p, res.nextOffset})
-				}
-				if res.stored {
-					p.topic.metrics.bytesIn.Add(int64(len(rp.Records)))
-					p.topic.metrics.recordsIn.Add(int64(res.records))
-					b.notifyAppend()
-				}
+			res, p := b.producePartition(t, rp.Partition, rp.Records, r.Acks, r.TransactionID != nil)
+			sp.ErrorCode, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.code, res.baseOffset, res.logAppendTime, res.logStartOffset
+			if res.msg != "" {
+				sp.ErrorMessage = strPtr(res.msg)
+			}
+			if res.code == errNone && res.flushTriggered {
+				waits = append(waits, durableWait{p: p, offset: res.nextOffset})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -76,18 +63,24 @@ func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Resp
 		w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
 		return
 	}
-	// fsync runs off the event loop; the response waits for it (and netio keeps order).
+	b.afterDurable(waits, r.TimeoutMillis, func(dw durableWait) { setPartitionError(resp, dw.p, errKafkaStorage) },
+		func() { w.Respond(netio.Part{Bytes: resp.AppendTo(nil)}) })
+}
+
+// afterDurable waits, off the event loop, for the fsyncs the appends triggered, marks the
+// partitions whose fsync failed, then answers (netio keeps the connection's order).
+func (b *Broker) afterDurable(waits []durableWait, timeoutMs int32, failed func(durableWait), respond func()) {
 	b.parked.Add(1)
 	go func() {
 		defer b.parked.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), msDuration(int64(max(r.TimeoutMillis, 1000))))
+		ctx, cancel := context.WithTimeout(context.Background(), msDuration(int64(max(timeoutMs, 1000))))
 		defer cancel()
 		for _, dw := range waits {
 			if err := dw.p.log.WaitDurable(ctx, dw.offset); err != nil {
-				setPartitionError(resp, dw.p, errKafkaStorage)
+				failed(dw)
 			}
 		}
-		w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
+		respond()
 	}()
 }
 
@@ -104,7 +97,35 @@ func setPartitionError(resp *kmsg.ProduceResponse, p *partition, code int16) {
 	}
 }
 
+// producePartition validates and stores one partition's records: everything Produce does per
+// partition, shared by the kmsg path and the hand-written one. t may be nil (unknown topic).
+func (b *Broker) producePartition(t *topic, index int32, records []byte, acks int16, transactional bool) (produceResult, *partition) {
+	res := produceResult{baseOffset: -1, logAppendTime: -1, logStartOffset: -1}
+	var p *partition
+	if t != nil && index >= 0 && int(index) < len(t.partitions) {
+		p = t.partitions[index]
+	}
+	switch {
+	case acks != 0 && acks != 1 && acks != -1:
+		res.code = errInvalidRequiredAcks
+	case transactional:
+		res.code, res.msg = errUnsupportedVersion, "transactions are not supported yet"
+	case p == nil:
+		res.code = errUnknownTopicOrPartition
+	default:
+		res = p.produce(records)
+		res.logStartOffset = p.log.LogStartOffset()
+		if res.stored {
+			t.metrics.bytesIn.Add(int64(len(records)))
+			t.metrics.recordsIn.Add(int64(res.records))
+			b.notifyAppend()
+		}
+	}
+	return res, p
+}
+
 type produceResult struct {
+	logStartOffset int64
 	code           int16
 	msg            string
 	baseOffset     int64
@@ -162,4 +183,93 @@ func (p *partition) produce(records []byte) produceResult {
 	res.baseOffset, res.nextOffset = info.BaseOffset, info.LastOffset+1
 	res.flushTriggered, res.stored, res.records = info.FlushTriggered, true, batch.RecordCount()
 	return res
+}
+
+// serveProduceWire is the measured hot path: Produce v3-11 decoded in place and answered with a
+// hand-encoded response (kmsg's decoder allocates the request tree, its encoder the response:
+// 13 allocations for a one-partition request; see results/broker.md). The request is walked twice:
+// once to check its structure, so a malformed request changes nothing, then to store the batches.
+// Returns false for versions it does not handle (the kmsg path serves those).
+func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) bool {
+	if req.APIVersion < 3 {
+		return false
+	}
+	flexible := req.APIVersion >= 9
+	if !produceWellFormed(req.Body, flexible) {
+		b.logger.Debug("malformed produce request; closing connection", "version", req.APIVersion)
+		w.Close()
+		return true
+	}
+	r := wireReader{b: req.Body, flexible: flexible}
+	_, transactional := r.nullableString()
+	acks := r.int16()
+	timeoutMs := r.int32()
+	out := wireWriter{b: make([]byte, 0, 256), flexible: flexible}
+	var waits []durableWait
+	ntopics := r.arrayLen()
+	out.arrayLen(ntopics)
+	for range ntopics {
+		name := r.string()
+		t := b.lookupTopic(string(name)) // no allocation: map index by converted bytes
+		out.string(name)
+		nparts := r.arrayLen()
+		out.arrayLen(nparts)
+		for range nparts {
+			index := r.int32()
+			records := r.nullableBytes()
+			r.skipTags()
+			res, p := b.producePartition(t, index, records, acks, transactional)
+			out.int32(index)
+			errPos := len(out.b)
+			out.int16(res.code)
+			out.int64(res.baseOffset)
+			out.int64(res.logAppendTime)
+			if req.APIVersion >= 5 {
+				out.int64(res.logStartOffset)
+			}
+			if req.APIVersion >= 8 {
+				out.arrayLen(0) // ErrorRecords
+				out.nullableString(res.msg, res.msg != "")
+			}
+			out.tags()
+			if res.code == errNone && res.flushTriggered {
+				waits = append(waits, durableWait{p: p, offset: res.nextOffset, errPos: errPos})
+			}
+		}
+		r.skipTags()
+		out.tags()
+	}
+	out.int32(0) // ThrottleMillis
+	out.tags()
+	switch {
+	case acks == 0:
+		w.NoResponse()
+	case len(waits) == 0:
+		w.Respond(netio.Part{Bytes: out.b})
+	default:
+		body := out.b
+		b.afterDurable(waits, timeoutMs, func(dw durableWait) {
+			binary.BigEndian.PutUint16(body[dw.errPos:], uint16(errKafkaStorage))
+		}, func() { w.Respond(netio.Part{Bytes: body}) })
+	}
+	return true
+}
+
+// produceWellFormed walks a Produce v3+ body without acting on it.
+func produceWellFormed(body []byte, flexible bool) bool {
+	r := wireReader{b: body, flexible: flexible}
+	r.nullableString()
+	r.int16()
+	r.int32()
+	for range r.arrayLen() {
+		r.string()
+		for range r.arrayLen() {
+			r.int32()
+			r.nullableBytes()
+			r.skipTags()
+		}
+		r.skipTags()
+	}
+	r.skipTags()
+	return r.ok() && len(r.b) == 0
 }

@@ -117,6 +117,9 @@ type api struct {
 	min, max int16
 	// serve answers a decoded request; it must call exactly one of w's methods, now or later.
 	serve func(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter)
+	// wire, if set, is a hand-written decoder for a measured hot path; it returns false for the
+	// versions it leaves to serve.
+	wire func(b *Broker, req *netio.Request, w netio.ResponseWriter) bool
 }
 
 // apis is the supported surface: each API file registers itself from its init (register), so
@@ -137,7 +140,17 @@ func register(key, min, max int16, serve func(*Broker, *netio.Request, kmsg.Requ
 	if _, dup := apis[key]; dup {
 		panic(fmt.Sprintf("BUG: api key %d registered twice", key))
 	}
-	apis[key] = api{min, max, serve}
+	apis[key] = api{min: min, max: max, serve: serve}
+}
+
+// registerWire adds a hand-written decoder to a registered API.
+func registerWire(key int16, wire func(*Broker, *netio.Request, netio.ResponseWriter) bool) {
+	a, ok := apis[key]
+	if !ok {
+		panic(fmt.Sprintf("BUG: registerWire(%d) before register", key))
+	}
+	a.wire = wire
+	apis[key] = a
 }
 
 // simple adapts a handler that answers at once with a kmsg response.
@@ -165,14 +178,19 @@ func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
 		w.Close()
 		return
 	}
+	tw := timedWriterPool.Get().(*timedWriter)
+	tw.ResponseWriter, tw.start, tw.m = w, time.Now(), &b.apiMetrics[req.APIKey]
+	if a.wire != nil && a.wire(b, req, tw) {
+		return
+	}
 	kreq := kmsg.RequestForKey(req.APIKey)
 	kreq.SetVersion(req.APIVersion)
 	if err := kreq.ReadFrom(req.Body); err != nil {
 		b.logger.Debug("malformed request; closing connection", "key", req.APIKey, "version", req.APIVersion, "err", err)
-		w.Close()
+		tw.Close()
 		return
 	}
-	a.serve(b, req, kreq, &timedWriter{ResponseWriter: w, start: time.Now(), m: &b.apiMetrics[req.APIKey]})
+	a.serve(b, req, kreq, tw)
 }
 
 // notifyAppend wakes parked fetches.

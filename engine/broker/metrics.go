@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,21 +36,39 @@ type topicMetrics struct {
 	bytesIn, recordsIn, bytesOut atomic.Int64
 }
 
-// timedWriter measures a request from its arrival to its answer (parked ones included).
+// timedWriter measures a request from its arrival to its answer (parked ones included). Pooled:
+// it returns itself to the pool once it has passed the answer on, so the hot path allocates none.
 type timedWriter struct {
 	netio.ResponseWriter
 	start time.Time
 	m     *apiMetrics
 }
 
+var timedWriterPool = sync.Pool{New: func() any { return new(timedWriter) }}
+
 func (w *timedWriter) Respond(parts ...netio.Part) {
 	w.m.observe(time.Since(w.start))
-	w.ResponseWriter.Respond(parts...)
+	inner := w.ResponseWriter
+	w.recycle()
+	inner.Respond(parts...)
 }
 
 func (w *timedWriter) NoResponse() {
 	w.m.observe(time.Since(w.start))
-	w.ResponseWriter.NoResponse()
+	inner := w.ResponseWriter
+	w.recycle()
+	inner.NoResponse()
+}
+
+func (w *timedWriter) Close() {
+	inner := w.ResponseWriter
+	w.recycle()
+	inner.Close()
+}
+
+func (w *timedWriter) recycle() {
+	*w = timedWriter{}
+	timedWriterPool.Put(w)
 }
 
 var apiNames = map[int16]string{

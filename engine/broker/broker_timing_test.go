@@ -1,0 +1,118 @@
+package broker
+
+// Broker hot-path benchmarks, no network: ServeKafka with a pre-encoded request and a
+// ResponseWriter that discards. What they show is the broker's own CPU and allocations per request.
+//   BenchmarkProduce/partitions=N  one Produce (acks=1) of a 16 KiB batch (16 × 1 KiB) per
+//                                  partition. Budget: see results/broker.md.
+//   BenchmarkFetch                 one Fetch v12 (no session) of 1 MiB from one partition.
+// Run: go test -run '^$' -bench . -benchmem ./engine/broker
+// Profile: add -cpuprofile cpu.prof -memprofile mem.prof.
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/netio"
+)
+
+type discardWriter struct{ wg *sync.WaitGroup }
+
+func (d discardWriter) Respond(parts ...netio.Part) {
+	for _, p := range parts {
+		if p.File != nil && p.File.Release != nil {
+			p.File.Release()
+		}
+	}
+	if d.wg != nil {
+		d.wg.Done()
+	}
+}
+func (d discardWriter) NoResponse() {
+	if d.wg != nil {
+		d.wg.Done()
+	}
+}
+func (d discardWriter) Close() { panic("BUG: benchmark request rejected") }
+
+func benchBroker(b *testing.B, topic string, partitions int32) *Broker {
+	cfg := DefaultConfig()
+	cfg.LogDir = b.TempDir()
+	br, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	br.mu.Lock()
+	if _, err := br.createTopicLocked(topic, partitions, map[string]string{}); err != nil {
+		b.Fatal(err)
+	}
+	br.mu.Unlock()
+	return br
+}
+
+func BenchmarkProduce(b *testing.B) {
+	for _, parts := range []int32{1, 12} {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			br := benchBroker(b, "bench", parts)
+			recs := make([]record.Record, 16)
+			for i := range recs {
+				recs[i] = record.Record{Value: bytes.Repeat([]byte{'x'}, 1024-8)}
+			}
+			batch := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 1}, recs)
+			req := kmsg.NewPtrProduceRequest()
+			req.Version = 9
+			req.Acks = 1
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = "bench"
+			for p := range parts {
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Partition = p
+				rp.Records = batch
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+			body := req.AppendTo(nil)
+			nr := &netio.Request{APIKey: 0, APIVersion: 9, Flexible: true}
+			b.SetBytes(int64(len(batch)) * int64(parts))
+			b.ReportAllocs()
+			for b.Loop() {
+				nr.Body = body // Append rewrites offsets in place; the bytes stay valid
+				br.ServeKafka(nr, discardWriter{})
+			}
+			b.ReportMetric(float64(testing.AllocsPerRun(100, func() { br.ServeKafka(nr, discardWriter{}) }))/float64(parts), "allocs/batch")
+		})
+	}
+}
+
+func BenchmarkFetch(b *testing.B) {
+	br := benchBroker(b, "bench", 1)
+	batch := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 1}, []record.Record{{Value: bytes.Repeat([]byte{'x'}, 16<<10)}})
+	p := br.lookupPartition("bench", 0)
+	for range 256 {
+		if r := p.produce(append([]byte(nil), batch...)); r.code != 0 {
+			b.Fatal(r.msg)
+		}
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.ReplicaID = -1
+	req.MaxBytes = 1 << 20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "bench"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	nr := &netio.Request{APIKey: 1, APIVersion: 12, Flexible: true, Body: req.AppendTo(nil)}
+	b.SetBytes(1 << 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		br.ServeKafka(nr, discardWriter{})
+	}
+}
