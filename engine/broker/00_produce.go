@@ -1,13 +1,15 @@
 package broker
 
-// Produce: v0-11 advertised (librdkafka needs v0 in the range to enable compression); v0-2 carry
-// magic 0/1 message sets, which Sluice does not store: those partitions get
-// UNSUPPORTED_FOR_MESSAGE_FORMAT. One batch per partition (as Kafka requires for v2 batches).
-// acks=0 sends nothing back; acks=1 and acks=all are answered after the append (this broker is
-// the only in-sync replica), or after the fsync when the append reached flush.messages.
-// Idempotent producers are de-duplicated per partition over their last 5 batches; that state is
-// in memory only for now, so after a restart a producer's next batch starts fresh state.
+// Produce: v0-11 advertised (librdkafka needs v0 in the range to enable compression). v0-2 carry
+// message sets of magic 0/1, which Sluice does not store: their partitions get UNSUPPORTED_VERSION,
+// as from Kafka 4. zstd batches need v7+ (UNSUPPORTED_COMPRESSION_TYPE otherwise, as in Kafka).
+// One batch per partition, as Kafka requires for v2 batches. acks=0 sends nothing back; acks=1
+// and acks=all are answered after the append (this broker is the only in-sync replica), or after
+// the fsync when the append reached flush.messages. Idempotent producers are de-duplicated per
+// partition over their last 5 batches; that state survives restarts (producer_state.go).
 // Transactional produce is refused until transactions exist.
+// Versions 3-11 are served by the hand-written serveProduceWire (the measured hot path); the kmsg
+// path serves 0-2 and is the reference the wire path is tested against.
 
 import (
 	"context"
@@ -43,7 +45,7 @@ func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Resp
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			res, p := b.producePartition(t, rp.Partition, rp.Records, r.Acks, r.TransactionID != nil)
+			res, p := b.producePartition(r.Version, t, rp.Partition, rp.Records, r.Acks, r.TransactionID != nil)
 			sp.ErrorCode, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.code, res.baseOffset, res.logAppendTime, res.logStartOffset
 			if res.msg != "" {
 				sp.ErrorMessage = strPtr(res.msg)
@@ -99,13 +101,16 @@ func setPartitionError(resp *kmsg.ProduceResponse, p *partition, code int16) {
 
 // producePartition validates and stores one partition's records: everything Produce does per
 // partition, shared by the kmsg path and the hand-written one. t may be nil (unknown topic).
-func (b *Broker) producePartition(t *topic, index int32, records []byte, acks int16, transactional bool) (produceResult, *partition) {
+func (b *Broker) producePartition(version int16, t *topic, index int32, records []byte, acks int16, transactional bool) (produceResult, *partition) {
 	res := produceResult{baseOffset: -1, logAppendTime: -1, logStartOffset: -1}
 	var p *partition
 	if t != nil && index >= 0 && int(index) < len(t.partitions) {
 		p = t.partitions[index]
 	}
 	switch {
+	case version < 3:
+		// v0-2 carry message sets of magic 0/1; Kafka 4 refuses them the same way.
+		res.code, res.msg = errUnsupportedVersion, "Produce v0-2 (message format v0/v1) is not supported: use v3 or later"
 	case acks != 0 && acks != 1 && acks != -1:
 		res.code = errInvalidRequiredAcks
 	case transactional:
@@ -113,7 +118,7 @@ func (b *Broker) producePartition(t *topic, index int32, records []byte, acks in
 	case p == nil:
 		res.code = errUnknownTopicOrPartition
 	default:
-		res = p.produce(records)
+		res = p.produce(records, version)
 		res.logStartOffset = p.log.LogStartOffset()
 		if res.stored {
 			t.metrics.bytesIn.Add(int64(len(records)))
@@ -138,12 +143,16 @@ type produceResult struct {
 
 // produce validates and stores one partition's records. Runs on an event loop: the append is a
 // page-cache write, never an fsync.
-func (p *partition) produce(records []byte) produceResult {
+func (p *partition) produce(records []byte, version int16) produceResult {
 	res := produceResult{baseOffset: -1, logAppendTime: -1}
 	batch, err := record.Validate(records, int(p.maxMessageBytes.Load()))
 	if err != nil {
 		res.code = record.KafkaCode(err)
 		res.msg = err.Error()
+		return res
+	}
+	if version < 7 && batch.Compression() == record.CompressionZstd {
+		res.code, res.msg = record.CodeUnsupportedCompressionType, "zstd needs Produce v7 or later"
 		return res
 	}
 	p.mu.Lock()
@@ -218,7 +227,7 @@ func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) boo
 			index := r.int32()
 			records := r.nullableBytes()
 			r.skipTags()
-			res, p := b.producePartition(t, index, records, acks, transactional)
+			res, p := b.producePartition(req.APIVersion, t, index, records, acks, transactional)
 			out.int32(index)
 			errPos := len(out.b)
 			out.int16(res.code)

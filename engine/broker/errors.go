@@ -14,10 +14,12 @@ const (
 	errTopicAlreadyExists       int16 = 36
 	errInvalidPartitions        int16 = 37
 	errInvalidReplicationFactor int16 = 38
+	errInvalidReplicaAssignment int16 = 39
 	errInvalidConfig            int16 = 40
 	errInvalidRequest           int16 = 42
 	errOutOfOrderSequence       int16 = 45
 	errInvalidProducerEpoch     int16 = 47
 	errKafkaStorage             int16 = 56
+	errUnsupportedEndpointType  int16 = 119
 	errUnknownServerError       int16 = -1
 )

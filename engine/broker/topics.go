@@ -22,7 +22,7 @@ type topic struct {
 	id         [16]byte
 	configs    map[string]string // explicitly set topic configs (Kafka names)
 	partitions []*partition
-	metrics    topicMetrics
+	metrics    *topicMetrics // shared by the copies CreatePartitions publishes
 }
 
 // partition is one partition this broker leads: its log, producer state and fetch waiters.
@@ -92,7 +92,7 @@ func (b *Broker) loadTopics() error {
 	}
 	b.nextProducerID.Store(st.NextProducerID)
 	for _, tr := range st.Topics {
-		t := &topic{name: tr.Name, configs: tr.Configs}
+		t := &topic{name: tr.Name, configs: tr.Configs, metrics: new(topicMetrics)}
 		if t.configs == nil {
 			t.configs = map[string]string{}
 		}
@@ -157,7 +157,7 @@ func (b *Broker) createTopicLocked(name string, partitions int32, configs map[st
 	if err != nil {
 		return nil, err
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs}
+	t := &topic{name: name, id: newTopicID(), configs: configs, metrics: new(topicMetrics)}
 	for p := int32(0); p < partitions; p++ {
 		pt, err := b.openPartition(t, p, cfg)
 		if err != nil {
