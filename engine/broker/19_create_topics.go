@@ -12,7 +12,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(19, 0, 7, simple(handleCreateTopics)) }
+func init() { register(19, 0, 7, offLoop(handleCreateTopics)) }
 
 // maxPartitionsPerTopic bounds one request's disk work (each partition is a directory and two
 // preallocated index files).

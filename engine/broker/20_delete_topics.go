@@ -11,7 +11,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(20, 0, 5, simple(handleDeleteTopics)) }
+func init() { register(20, 0, 5, offLoop(handleDeleteTopics)) }
 
 func handleDeleteTopics(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.DeleteTopicsRequest)

@@ -17,7 +17,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(21, 0, 2, simple(handleDeleteRecords)) }
+func init() { register(21, 0, 2, offLoop(handleDeleteRecords)) }
 
 func handleDeleteRecords(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.DeleteRecordsRequest)

@@ -1,9 +1,8 @@
 package broker
 
-// InitProducerId: v0-4, idempotent producers only. A transactional id gets
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED's neighbour UNSUPPORTED_VERSION with a message until
-// transactions exist. Producer ids come from a counter saved in the topics file, so they are never
-// reused across restarts.
+// InitProducerId: v0-4, idempotent producers only: a transactional id is answered with
+// UNSUPPORTED_VERSION until transactions exist. Producer ids come from a counter saved (fsynced)
+// in the topics file, so they are never reused across restarts; the save runs off the event loop.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -11,7 +10,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(22, 0, 4, simple(handleInitProducerID)) }
+func init() { register(22, 0, 4, offLoop(handleInitProducerID)) }
 
 func handleInitProducerID(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.InitProducerIDRequest)

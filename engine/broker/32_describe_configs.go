@@ -26,7 +26,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(32, 0, 4, simple(handleDescribeConfigs)) }
+func init() { register(32, 0, 4, offLoop(handleDescribeConfigs)) }
 
 // brokerProperty is one broker property DescribeConfigs reports, and the topic config that
 // defaults from it (Kafka's topic config synonyms).

@@ -20,7 +20,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(33, 0, 2, simple(handleAlterConfigs)) }
+func init() { register(33, 0, 2, offLoop(handleAlterConfigs)) }
 
 // brokerConfigsStatic is the answer to altering a BROKER resource.
 const brokerConfigsStatic = "broker configs are static in Sluice for now: set them with flags or the config file and restart"

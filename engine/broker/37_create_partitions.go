@@ -18,7 +18,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(37, 0, 3, simple(handleCreatePartitions)) }
+func init() { register(37, 0, 3, offLoop(handleCreatePartitions)) }
 
 func handleCreatePartitions(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.CreatePartitionsRequest)

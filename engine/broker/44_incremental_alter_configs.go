@@ -21,7 +21,7 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(44, 0, 1, simple(handleIncrementalAlterConfigs)) }
+func init() { register(44, 0, 1, offLoop(handleIncrementalAlterConfigs)) }
 
 func handleIncrementalAlterConfigs(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.IncrementalAlterConfigsRequest)

@@ -161,6 +161,20 @@ func simple(h func(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Respon
 	}
 }
 
+// offLoop adapts a handler that does disk work (fsyncs, creating or deleting logs): it runs on its
+// own goroutine so the event loop, and every other connection on it, never waits for the disk.
+// netio's per-connection in-flight limit bounds how many can run.
+func offLoop(h func(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response) func(*Broker, *netio.Request, kmsg.Request, netio.ResponseWriter) {
+	return func(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
+		b.parked.Add(1)
+		go func() {
+			defer b.parked.Done()
+			resp := h(b, req, kreq)
+			w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
+		}()
+	}
+}
+
 // ServeKafka implements netio.Handler. Runs on an event loop: decodes, dispatches, never blocks.
 func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
 	a, ok := apis[req.APIKey]
