@@ -38,6 +38,7 @@ type Log struct {
 	closed bool
 
 	flush    flusher
+	epochs   epochCache
 	ckptMu   sync.Mutex // serializes checkpoint writes
 	rollSync sync.WaitGroup
 }
@@ -189,6 +190,9 @@ func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
 	}
 	if err := active.append(b, nowMs, cfg); err != nil {
 		return AppendInfo{}, err
+	}
+	if err := l.assignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset()); err != nil {
+		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
 	next := b.NextOffset()
 	l.logEndOffset.Store(next)
@@ -412,6 +416,7 @@ func (l *Log) dropFromLocked(segs []*segment, i int) error {
 
 func (l *Log) afterTruncateLocked(leo int64) {
 	l.logEndOffset.Store(leo)
+	l.truncateEpochsFromEnd(leo)
 	if l.highWatermark.Load() > leo {
 		l.highWatermark.Store(leo)
 	}
@@ -488,6 +493,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.logStartOffset.Store(offset)
 	l.logEndOffset.Store(offset)
 	l.highWatermark.Store(offset)
+	l.truncateEpochsFromEnd(offset)
 	l.flush.clampRecoveryPoint(offset)
 	l.writeCheckpoint()
 	return nil
@@ -509,6 +515,7 @@ func (l *Log) DeleteBefore(offset int64) error {
 	}
 	l.logStartOffset.Store(offset)
 	l.deleteSegmentsLocked(func(s *segment, next *segment, _ int64) bool { return next.base <= offset })
+	l.truncateEpochsFromStart(offset)
 	l.writeCheckpoint()
 	return nil
 }

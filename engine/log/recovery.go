@@ -145,6 +145,7 @@ func (l *Log) load() error {
 		syncErr = errors.Join(syncErr, s.sync())
 	}
 	l.publish(segs)
+	l.loadEpochs()
 
 	leo := last.next.Load()
 	logStart := max(ckpt.logStartOffset, segs[0].base)
@@ -160,6 +161,15 @@ func (l *Log) load() error {
 		rp = leo
 	}
 	l.flush.recoveryPoint.Store(rp)
+	// Epochs must describe only what survived recovery, and must know every epoch recovery saw.
+	l.truncateEpochsFromEnd(leo)
+	for _, s := range recovered {
+		for _, e := range s.epochsSeen {
+			l.assignEpoch(e.epoch, e.start)
+		}
+		s.epochsSeen = nil
+	}
+	l.truncateEpochsFromStart(logStart)
 	return l.writeCheckpoint()
 }
 

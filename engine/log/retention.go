@@ -28,6 +28,7 @@ func (l *Log) EnforceRetention() int {
 		return cfg.RetentionBytes >= 0 && remaining-s.size.Load() >= cfg.RetentionBytes
 	})
 	if n > 0 {
+		l.truncateEpochsFromStart(l.logStartOffset.Load())
 		l.writeCheckpoint()
 	}
 	return n

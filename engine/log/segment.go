@@ -35,7 +35,8 @@ type segment struct {
 	bytesSinceIndex int64
 	rolledAt        int64 // ms (clock) of the first append, for segment.ms
 	active          bool
-	dirty           bool // written since its last fsync
+	dirty           bool         // written since its last fsync
+	epochsSeen      []epochEntry // recovery only: where each leader epoch's batches start
 }
 
 func segmentPath(dir string, base int64, ext string) string {
@@ -374,6 +375,9 @@ func (s *segment) recoverBatch(p []byte, pos int64, expect *int64, cfg *Config) 
 		return false
 	}
 	s.indexBatch(b, pos, cfg)
+	if n := len(s.epochsSeen); n == 0 || b.PartitionLeaderEpoch() > s.epochsSeen[n-1].epoch {
+		s.epochsSeen = append(s.epochsSeen, epochEntry{b.PartitionLeaderEpoch(), b.BaseOffset()})
+	}
 	*expect = b.NextOffset()
 	return true
 }
