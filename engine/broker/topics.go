@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/internal/fsutil"
 )
 
 // topicsFile holds the topic list, configs and ids, and the next producer id, in log.dirs. It is
@@ -130,26 +131,8 @@ func (b *Broker) saveTopicsLocked() error {
 	return writeFileAtomic(filepath.Join(b.cfg.LogDir, topicsFile), raw)
 }
 
-// writeFileAtomic replaces path with body: temp file, fsync, rename.
-func writeFileAtomic(path string, body []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(body); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+// writeFileAtomic is fsutil.WriteFileAtomic (temp file, fsync, rename, directory fsync).
+var writeFileAtomic = fsutil.WriteFileAtomic
 
 // createTopicLocked creates a topic's partitions on disk and records it. Caller holds b.mu.
 func (b *Broker) createTopicLocked(name string, partitions int32, configs map[string]string) (*topic, error) {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/sluicemq/sluice/internal/fsutil"
 )
 
 type atomicInt64 = atomic.Int64
@@ -33,25 +35,8 @@ func (l *Log) writeCheckpoint() error {
 	return writeFileAtomic(filepath.Join(l.dir, checkpointFile), []byte(body))
 }
 
-func writeFileAtomic(path string, body []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(body); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+// writeFileAtomic is fsutil.WriteFileAtomic (temp file, fsync, rename, directory fsync).
+var writeFileAtomic = fsutil.WriteFileAtomic
 
 func readCheckpoint(dir string) (checkpoint, error) {
 	f, err := os.Open(filepath.Join(dir, checkpointFile))
