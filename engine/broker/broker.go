@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/netio"
 )
@@ -35,6 +36,7 @@ type Broker struct {
 	appended     atomic.Pointer[chan struct{}]
 
 	cleaner *log.Cleaner
+	groups  *group.Coordinator // consumer groups and committed offsets (groups.go)
 	closed  atomic.Bool
 	parked  sync.WaitGroup // goroutines answering parked requests
 	stop    chan struct{}
@@ -63,6 +65,10 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.publishTopicsLocked()
+	if err := b.openGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
 	b.cleaner = log.StartCleaner(log.DefaultRetentionCheckInterval, b.allLogs)
 	return b, nil
 }
@@ -94,8 +100,9 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.cleaner.Stop()
+	groupsErr := b.groups.Close() // answers parked JoinGroup/SyncGroup requests
 	b.parked.Wait()
-	return b.closeLogs()
+	return errors.Join(groupsErr, b.closeLogs())
 }
 
 func (b *Broker) closeLogs() error {
@@ -129,6 +136,14 @@ var apis map[int16]api
 
 // maxAPIKey bounds the per-API metrics array (Kafka's keys stay below 100).
 const maxAPIKey = 99
+
+// maxDecodedRequestBytes caps the body of a request decoded by kmsg (every API but the hand-written
+// Produce path). kmsg allocates a whole array as soon as it reads a count that fits the remaining
+// bytes, so a malformed body can make it allocate up to ~64× its size (Fetch v4, measured by
+// TestMalformedRequestAllocationBounded); the cap bounds that at 64 MiB per request instead of
+// 6 GiB at socket.request.max.bytes. Real control-plane requests are far smaller: a Fetch or
+// OffsetCommit naming 10,000 partitions is ~300 KiB.
+const maxDecodedRequestBytes = 1 << 20
 
 func register(key, min, max int16, serve func(*Broker, *netio.Request, kmsg.Request, netio.ResponseWriter)) {
 	if apis == nil {
@@ -195,6 +210,11 @@ func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
 	tw := timedWriterPool.Get().(*timedWriter)
 	tw.ResponseWriter, tw.start, tw.m = w, time.Now(), &b.apiMetrics[req.APIKey]
 	if a.wire != nil && a.wire(b, req, tw) {
+		return
+	}
+	if len(req.Body) > maxDecodedRequestBytes {
+		b.logger.Warn("request body above the decode limit; closing connection", "key", req.APIKey, "bytes", len(req.Body), "limit", maxDecodedRequestBytes)
+		tw.Close()
 		return
 	}
 	kreq := kmsg.RequestForKey(req.APIKey)

@@ -73,9 +73,17 @@ func (r *wireReader) length(compact bool, wide bool) int {
 	return n
 }
 
-// arrayLen reads an array count; a count larger than the remaining bytes is malformed (every
-// element takes at least one byte), which bounds every loop by the bytes actually received.
-func (r *wireReader) arrayLen() int { return r.length(r.flexible, true) }
+// arrayLen reads the count of a non-nullable array: null (-1) is malformed, as in Kafka's
+// generated decoders, and so is a count larger than the remaining bytes (every element takes at
+// least one byte), which bounds every loop by the bytes actually received.
+func (r *wireReader) arrayLen() int {
+	n := r.length(r.flexible, true)
+	if n < 0 {
+		r.bad = true
+		return 0
+	}
+	return n
+}
 
 func (r *wireReader) string() []byte {
 	n := r.length(r.flexible, false)
