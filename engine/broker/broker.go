@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/netio"
 )
@@ -36,7 +35,6 @@ type Broker struct {
 	appended     atomic.Pointer[chan struct{}]
 
 	cleaner *log.Cleaner
-	groups  *group.Coordinator // consumer groups and committed offsets (groups.go)
 	closed  atomic.Bool
 	parked  sync.WaitGroup // goroutines answering parked requests
 	stop    chan struct{}
@@ -65,10 +63,6 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.publishTopicsLocked()
-	if err := b.openGroups(); err != nil {
-		b.closeLogs()
-		return nil, err
-	}
 	b.cleaner = log.StartCleaner(log.DefaultRetentionCheckInterval, b.allLogs)
 	return b, nil
 }
@@ -100,9 +94,8 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.cleaner.Stop()
-	groupsErr := b.groups.Close() // answers parked JoinGroup/SyncGroup requests
 	b.parked.Wait()
-	return errors.Join(groupsErr, b.closeLogs())
+	return b.closeLogs()
 }
 
 func (b *Broker) closeLogs() error {
