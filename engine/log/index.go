@@ -41,7 +41,6 @@ type mmapIndex struct {
 	n    atomic.Int64           // published entries
 
 	mu       sync.Mutex // guards the fields below (lazy mapping, writer transitions)
-	f        *os.File   // open while writable
 	writable bool
 	retired  [][]byte // superseded mappings, unmapped at close
 	closed   bool
@@ -95,11 +94,16 @@ func (m *mmapIndex) makeWritable(capacityBytes int64) error {
 		f.Close()
 		return fmt.Errorf("mmap %s: %w", m.path, err)
 	}
+	// The mapping outlives the descriptor: closing it now keeps a partition at one open file (its
+	// .log), so thousands of partitions fit the default open-file limits.
+	if err := f.Close(); err != nil {
+		unix.Munmap(data)
+		return err
+	}
 	if old := m.data.Load(); old != nil {
 		m.retired = append(m.retired, *old)
 	}
 	m.data.Store(&data)
-	m.f = f
 	m.writable = true
 	return nil
 }
@@ -177,12 +181,7 @@ func (m *mmapIndex) seal() error {
 		return nil
 	}
 	m.writable = false
-	err := m.f.Truncate(m.n.Load() * int64(m.entrySize))
-	if cerr := m.f.Close(); err == nil {
-		err = cerr
-	}
-	m.f = nil
-	return err
+	return os.Truncate(m.path, m.n.Load()*int64(m.entrySize))
 }
 
 // sync flushes the mapped pages of a writable index.
@@ -201,10 +200,6 @@ func (m *mmapIndex) close() error {
 	}
 	m.closed = true
 	var err error
-	if m.f != nil {
-		err = m.f.Close()
-		m.f = nil
-	}
 	if d := m.data.Swap(nil); d != nil && len(*d) > 0 {
 		if e := unix.Munmap(*d); err == nil {
 			err = e

@@ -693,3 +693,28 @@ func TestForEachBatch(t *testing.T) {
 		t.Fatalf("visited up to %d of %d: %v", i, len(f.want), err)
 	}
 }
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("count open files: %v", err)
+	}
+	return len(ents)
+}
+
+// TestOneOpenFilePerLog: index files are mapped and their descriptors closed, so a partition holds
+// one descriptor (its active .log) plus one per older segment — thousands of partitions fit.
+func TestOneOpenFilePerLog(t *testing.T) {
+	before := openFDs(t)
+	const logs = 50
+	for i := range logs {
+		l, err := Open(filepath.Join(t.TempDir(), fmt.Sprint(i)), smallConfig(&fakeClock{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
+	if grew := openFDs(t) - before; grew > logs {
+		t.Fatalf("%d logs hold %d more open files, want at most %d", logs, grew, logs)
+	}
+}
