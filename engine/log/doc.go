@@ -9,6 +9,7 @@
 //	00000000000000000000.index      relative offset u32 → position u32, every index.interval.bytes
 //	00000000000000000000.timeindex  timestamp i64 → relative offset u32 (see index.go)
 //	checkpoint                      log start offset, recovery point, high watermark
+//	leader-epoch-checkpoint         leader epoch → first offset (Kafka's format; epochs.go)
 //	.clean-shutdown                 written by Close, removed by Open
 //
 // Concurrency contract:
@@ -31,6 +32,8 @@
 // per-log flusher doing group commit (flush.go). Close fsyncs everything and writes the
 // clean-shutdown marker; Open without the marker rescans from the recovery point's segment,
 // truncating at the first torn or corrupt batch and deleting later segments (recovery.go).
+//
+// Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //
 // File access goes straight to the OS (pread/pwrite via *os.File, mmap via x/sys/unix) rather than
 // through a VFS interface: crash tests truncate and corrupt real files instead of simulating a
