@@ -44,6 +44,7 @@ func handleDeleteTopics(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.R
 			st.ErrorCode = errKafkaStorage
 			st.ErrorMessage = strPtr(err.Error())
 		}
+		b.groups.TopicDeleted(name) // every group's committed offsets for it go too
 		b.logger.Info("deleted topic", "topic", name)
 		resp.Topics = append(resp.Topics, st)
 	}

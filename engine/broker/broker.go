@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/netio"
 )
@@ -35,6 +36,7 @@ type Broker struct {
 	appended     atomic.Pointer[chan struct{}]
 
 	cleaner *log.Cleaner
+	groups  *group.Coordinator // consumer groups and committed offsets (groups.go)
 	closed  atomic.Bool
 	parked  sync.WaitGroup // goroutines answering parked requests
 	stop    chan struct{}
@@ -63,6 +65,10 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.publishTopicsLocked()
+	if err := b.openGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
 	b.cleaner = log.StartCleaner(log.DefaultRetentionCheckInterval, b.allLogs)
 	return b, nil
 }
@@ -94,8 +100,9 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.cleaner.Stop()
+	groupsErr := b.groups.Close() // answers parked JoinGroup/SyncGroup requests
 	b.parked.Wait()
-	return b.closeLogs()
+	return errors.Join(groupsErr, b.closeLogs())
 }
 
 func (b *Broker) closeLogs() error {
