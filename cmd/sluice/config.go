@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicemq/sluice/engine/broker"
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 )
 
@@ -71,6 +72,13 @@ var serveKeys = []keyDoc{
 	{"log.flush.interval.ms", "", "fsync data older than this (default: never forced)"},
 	{"log.index.interval.bytes", strconv.Itoa(log.DefaultIndexIntervalBytes), "bytes between offset index entries"},
 	{"log.index.size.max.bytes", strconv.Itoa(log.DefaultSegmentIndexBytes), "size of each index file"},
+	{"group.initial.rebalance.delay.ms", "3000", "how long an empty group waits for more members before its first rebalance"},
+	{"group.min.session.timeout.ms", "6000", "smallest session.timeout.ms a consumer may ask for"},
+	{"group.max.session.timeout.ms", "1800000", "largest session.timeout.ms a consumer may ask for"},
+	{"group.max.size", "", "most members in one group (default: unbounded)"},
+	{"offsets.retention.minutes", "10080", "keep an empty group's committed offsets this long"},
+	{"offsets.retention.check.interval.ms", "600000", "how often expired offsets are removed"},
+	{"offset.metadata.max.bytes", "4096", "largest metadata string of a committed offset"},
 	{"admin.listener", defaultAdminListener, "HTTP host:port for /metrics, /healthz, /debug/pprof/; empty disables"},
 	{"log.level", "info", "debug, info, warn or error (Sluice's own logs, not Kafka's)"},
 }
@@ -95,7 +103,6 @@ var ignoredKeys = map[string]string{
 	"transaction.state.log.min.isr":                    "single node",
 	"share.coordinator.state.topic.replication.factor": "single node",
 	"share.coordinator.state.topic.min.isr":            "single node",
-	"group.initial.rebalance.delay.ms":                 "no rebalance delay",
 }
 
 // serveConfig is what `sluice serve` was told, the file and flags merged and checked.
@@ -380,6 +387,19 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	// Kafka's 0 indexes every batch; engine/log reads 0 as "unset", and 1 has the same effect.
 	l.IndexIntervalBytes = max(1, r.int("log.index.interval.bytes", log.DefaultIndexIntervalBytes, 0, math.MaxInt32))
 	l.SegmentIndexBytes = r.int("log.index.size.max.bytes", log.DefaultSegmentIndexBytes, indexSizeBytesMin, math.MaxInt32)
+
+	g := &b.Groups
+	*g = group.DefaultConfig()
+	g.GroupInitialRebalanceDelayMs = int32(r.int("group.initial.rebalance.delay.ms", int64(g.GroupInitialRebalanceDelayMs), 0, math.MaxInt32))
+	g.GroupMinSessionTimeoutMs = int32(r.int("group.min.session.timeout.ms", int64(g.GroupMinSessionTimeoutMs), 1, math.MaxInt32))
+	g.GroupMaxSessionTimeoutMs = int32(r.int("group.max.session.timeout.ms", int64(g.GroupMaxSessionTimeoutMs), 1, math.MaxInt32))
+	g.GroupMaxSize = int32(r.int("group.max.size", int64(g.GroupMaxSize), 1, math.MaxInt32))
+	g.OffsetsRetentionMinutes = int32(r.int("offsets.retention.minutes", int64(g.OffsetsRetentionMinutes), 1, math.MaxInt32))
+	g.OffsetsRetentionCheckIntervalMs = r.int("offsets.retention.check.interval.ms", g.OffsetsRetentionCheckIntervalMs, 1, math.MaxInt64)
+	g.OffsetMetadataMaxBytes = int32(r.int("offset.metadata.max.bytes", int64(g.OffsetMetadataMaxBytes), 0, math.MaxInt32))
+	if g.GroupMinSessionTimeoutMs > g.GroupMaxSessionTimeoutMs {
+		r.fail(r.set["group.min.session.timeout.ms"], "above group.max.session.timeout.ms")
+	}
 
 	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners()
 

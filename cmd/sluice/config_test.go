@@ -403,3 +403,17 @@ func TestServeKeysDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestServeGroupKeys(t *testing.T) {
+	cfg, _, err := loadServeConfig([]string{"--group.initial.rebalance.delay.ms=0", "--offsets.retention.minutes=60", "--group.min.session.timeout.ms=100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Broker.Groups
+	if g.GroupInitialRebalanceDelayMs != 0 || g.OffsetsRetentionMinutes != 60 || g.GroupMinSessionTimeoutMs != 100 || g.GroupMaxSessionTimeoutMs != 1800000 {
+		t.Fatalf("group config %+v", g)
+	}
+	if _, _, err := loadServeConfig([]string{"--group.min.session.timeout.ms=5000", "--group.max.session.timeout.ms=10"}); err == nil {
+		t.Fatal("min session timeout above max was accepted")
+	}
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"log/slog"
 
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 )
 
@@ -20,7 +21,10 @@ type Config struct {
 	// log.retention.bytes, log.segment.bytes, log.segment.ms (log.roll.ms), log.flush.interval.messages,
 	// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes).
 	LogDefaults log.Config
-	Logger      *slog.Logger // nil: slog.Default()
+	// Groups is the group coordinator's configuration (group.* and offsets.* properties). The zero
+	// value means Kafka's defaults.
+	Groups group.Config
+	Logger *slog.Logger // nil: slog.Default()
 }
 
 // Kafka's broker defaults.

@@ -18,15 +18,18 @@ import (
 // "-<partition number>"; this name does not, so no topic's directory can collide with it.
 const groupsDir = "__sluice_groups"
 
-// groupConfigDefault is the group configuration a new broker starts with: Kafka's defaults.
-// `sluice serve` maps the broker properties onto SetGroupConfig; this package's tests lower the
-// timings (groups_test.go).
+// groupConfigDefault is the group configuration of a broker whose Config.Groups is the zero value:
+// Kafka's defaults. This package's tests lower its timings (groups_test.go).
 var groupConfigDefault = group.DefaultConfig()
 
 // openGroups opens the coordinator. Called by New.
 func (b *Broker) openGroups() error {
+	cfg := b.cfg.Groups
+	if cfg == (group.Config{}) {
+		cfg = groupConfigDefault
+	}
 	c, err := group.Open(filepath.Join(b.cfg.LogDir, groupsDir), group.Options{
-		Config: groupConfigDefault,
+		Config: cfg,
 		Topics: brokerTopics{b},
 		Logger: b.logger,
 	})

@@ -137,4 +137,5 @@ func (b *Broker) WriteMetrics(w io.Writer) {
 		fmt.Fprintf(w, "sluice_request_latency_seconds_sum{api=%q} %g\n", name, float64(m.sumNs.Load())/1e9)
 		fmt.Fprintf(w, "sluice_request_latency_seconds_count{api=%q} %d\n", name, m.requests.Load())
 	}
+	b.WriteGroupMetrics(w)
 }
