@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicemq/sluice/engine/broker"
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 )
 
@@ -119,6 +120,7 @@ func TestServeConfig(t *testing.T) {
 	hostname, _ := os.Hostname()
 	def := broker.DefaultConfig()
 	def.LogDir = "./data"
+	def.Groups = group.DefaultConfig() // serve always spells the group settings out
 
 	for _, tc := range []struct {
 		name    string
