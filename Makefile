@@ -46,3 +46,38 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./engine/record
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHeader$$' -fuzztime $(FUZZTIME) ./netio
 	$(GO) test -run '^$$' -fuzz '^FuzzServeKafka$$' -fuzztime $(FUZZTIME) ./engine/broker
+
+# ---- Benchmarks (harness/, cmd/sluicebench; figures in results/, profiles in profiles/) ----
+.PHONY: bench bench-scale profile bench-check
+
+# make bench: the standard matrix — partitions {1,4,16,64} × acks {0,1,all} × sizes {100 B, 1 KiB} —
+# against a `sluice serve` process, kfake with a data directory and the blackhole (the client-side
+# ceiling), interleaved cell by cell, after measuring this machine's disk and loopback bandwidth.
+# Prints a table; writes results/<date>-<commit>.json, results/latest.md and results/latest/*.svg.
+# About five minutes on 2 cores. BENCH_FLAGS passes more, e.g. BENCH_FLAGS='-targets sluice'.
+BENCH_FLAGS ?=
+bench:
+	$(GO) run ./cmd/sluicebench matrix -command 'make bench' $(BENCH_FLAGS)
+
+# make bench-scale: cost as the work grows — one workload (1 KiB, acks=1, a producer and a consumer,
+# 5 s) over 16, 256 and 1000 partitions; broker RSS with 1000 and 10000 idle partitions; a producer
+# beside 10000 idle connections. Writes results/scale-<date>-<commit>.json and results/scale.md.
+BENCH_SCALE_FLAGS ?=
+bench-scale:
+	$(GO) run ./cmd/sluicebench scale $(BENCH_SCALE_FLAGS)
+
+# make profile: CPU, heap, allocs, mutex, block and goroutine profiles of a `sluice serve` process
+# under PROFILE_WORKLOAD, into profiles/<workload name>/ with a `go tool pprof -top` summary.txt
+# (and perf.txt, kernel stacks included, when perf is installed). profiles/README.md: how to read them.
+PROFILE_WORKLOAD ?= harness/workloads/profile-16p-1kb-acks-all.yaml
+PROFILE_FLAGS ?=
+profile:
+	$(GO) run ./cmd/sluicebench profile -workload $(PROFILE_WORKLOAD) $(PROFILE_FLAGS)
+
+# make bench-check: engine/record, engine/log and engine/broker benchmarks (-count 5) and a short
+# matrix against a `sluice serve` process, compared with BASELINE; fails on a regression beyond the
+# noise measured in the repeated runs. A new baseline: make bench-check BENCH_CHECK_FLAGS='-record results/baseline.json'.
+BASELINE ?= results/baseline.json
+BENCH_CHECK_FLAGS ?=
+bench-check:
+	$(GO) run ./cmd/sluicebench check -baseline $(BASELINE) $(BENCH_CHECK_FLAGS)

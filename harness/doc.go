@@ -6,9 +6,17 @@
 //   - Workloads (workload.go): YAML in the spirit of the OpenMessaging
 //     Benchmark (OMB); OMB's own files load when they use only what is
 //     implemented here (NO_KEY, no backlog phase).
-//   - Targets (target.go): what a run talks to. An in-process kfake cluster,
-//     kfake in blackhole mode (acknowledges produce without storing: the
-//     client-side ceiling), or any external cluster by bootstrap address.
+//   - Targets (target.go, target_sluice.go, target_process.go): what a run
+//     talks to. `sluice serve` as a process of its own (ProcessTarget: built
+//     from cmd/sluice, free ports, a temporary data directory, stopped by
+//     SIGTERM; its CPU and RSS read from /proc/PID apart from the clients'),
+//     Sluice embedded in this process, an in-process kfake cluster, kfake in
+//     blackhole mode (acknowledges produce without storing: the client-side
+//     ceiling), or any external cluster by bootstrap address.
+//   - Consumers join a consumer group per subscription (consumerAssignment:
+//     group) or read their share of the partitions by direct assignment
+//     (consumerAssignment: direct, kgo.ConsumePartitions from offset 0), which
+//     needs nothing of the broker beyond Metadata, ListOffsets and Fetch.
 //   - A run (run.go, topics.go, producer.go, consumer.go, meter.go,
 //     sampler.go, outcome.go): topics created with kadm, consumer groups
 //     settled before producers start, per-second throughput and
@@ -19,6 +27,22 @@
 //     records. A run that loses or reorders records fails whatever its speed.
 //   - Reports (report.go): OMB's result JSON plus Sluice's extras under the
 //     "sluice" key, and kafka-producer-perf-test's summary line.
+//   - Matrices (matrix.go, reference.go, suite_report.go, plot.go): many
+//     short runs over partitions × acks × sizes against several targets,
+//     interleaved cell by cell, after measuring the machine's sequential
+//     write and loopback TCP bandwidth; a Suite JSON of every OMB result,
+//     Markdown with ratios (Sluice ÷ kfake, ÷ the blackhole ceiling, ÷
+//     loopback, ÷ disk) and CPU-s/GiB beside every throughput, SVG charts.
+//     `make bench`.
+//   - Profiles (profile.go): CPU over the measured window and heap, allocs,
+//     mutex, block and goroutine profiles as it closes, from a broker
+//     process's admin listener, with a pprof -top summary. `make profile`.
+//   - Regression checks (benchcheck.go): go test -bench output and matrix
+//     throughput as repeated samples; medians, a noise band (the widest
+//     sample's distance from the median) and a Mann-Whitney U test against a
+//     baseline. `make bench-check`.
+//   - Scale (scale.go): idle partitions and idle connections beside a
+//     measured run. `make bench-scale`.
 //
 // # The record value (value.go)
 //
@@ -51,6 +75,11 @@
 //	go run ./cmd/sluicebench -workload harness/workloads/smoke.yaml -out results/smoke.json
 //	go run ./cmd/sluicebench -workload harness/workloads/produce-only-1kb.yaml -target blackhole
 //	go run ./cmd/sluicebench -workload w.yaml -brokers 127.0.0.1:9092 -broker-pid 1234
+//	make bench; make profile; make bench-check; make bench-scale
+//
+// A machine shared with other work moves every figure: each result records
+// how many cores other processes used during its measured window
+// (otherCpuCores), and reports show it beside the figures.
 //
 // Limits live in two commented const blocks: run.go (timeouts, in-flight
 // bounds) and workload.go (what a workload may ask for).

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 )
 
 // What a finished run becomes: its history judged, its notes, the processes'
@@ -69,6 +70,11 @@ func (r *run) check() {
 	case !w.Consumers():
 		r.note("the workload has no consumers: only acknowledgements were checked")
 	}
+	if n, ok := r.target.(interface{ Notes() []string }); ok {
+		for _, s := range n.Notes() {
+			r.note("%s", s)
+		}
+	}
 	if e.ForeignRecords > 0 {
 		r.note("%d records from another run or tool were read and ignored", e.ForeignRecords)
 	}
@@ -103,6 +109,7 @@ func (r *run) newResult() *Result {
 			ProducerRate:            w.ProducerRate,
 			SubscriptionsPerTopic:   w.SubscriptionsPerTopic,
 			ConsumerPerSubscription: w.ConsumerPerSubscription,
+			ConsumerAssignment:      w.ConsumerAssignment,
 			ReplicationFactor:       w.ReplicationFactor,
 			RandomBytesRatio:        *w.RandomBytesRatio,
 		},
@@ -115,10 +122,15 @@ func (r *run) newResult() *Result {
 type processSamples struct {
 	self, broker       procSample
 	selfErr, brokerErr error
+	machineBusy        time.Duration // every CPU's non-idle time since boot
+	machineErr         error
+	at                 time.Time
 }
 
 func (r *run) sampleProcesses() processSamples {
 	var s processSamples
+	s.at = time.Now()
+	s.machineBusy, s.machineErr = readMachineBusy()
 	s.self, s.selfErr = readProc(0)
 	if pid := r.target.PID(); pid != 0 {
 		s.broker, s.brokerErr = readProc(pid)
@@ -128,6 +140,15 @@ func (r *run) sampleProcesses() processSamples {
 
 func (r *run) reportProcesses(before, after processSamples) {
 	e := &r.res.Sluice
+	e.LoadAvg1 = loadAvg1()
+	// What the rest of the machine used in the window: all CPU time less
+	// this process's and the broker's. Only meaningful when the broker's
+	// PID is known or the broker is in this process.
+	if window := after.at.Sub(before.at).Seconds(); window > 0 && before.machineErr == nil && after.machineErr == nil &&
+		before.selfErr == nil && after.selfErr == nil && (r.target.PID() == 0 || before.brokerErr == nil && after.brokerErr == nil) {
+		other := after.machineBusy - before.machineBusy - (after.self.cpu - before.self.cpu) - (after.broker.cpu - before.broker.cpu)
+		e.OtherCPUCores = max(0, other.Seconds()/window)
+	}
 	gib := float64(e.PublishedBytes) / (1 << 30)
 	usage := func(pid int, b, a procSample) *ProcessUsage {
 		u := &ProcessUsage{PID: pid, CPUSeconds: (a.cpu - b.cpu).Seconds(), RSSBytes: a.rssBytes, PeakRSSBytes: a.peakRSSBytes}

@@ -79,3 +79,43 @@ func readProc(pid int) (procSample, error) {
 	}
 	return s, nil
 }
+
+// loadAvg1 is the 1-minute load average, or 0 if /proc/loadavg is unreadable.
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// readMachineBusy is the non-idle CPU time of every CPU since boot, from the
+// first line of /proc/stat: "cpu user nice system idle iowait irq softirq
+// steal ...", in USER_HZ ticks; idle and iowait are not busy.
+func readMachineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var busy int64
+	for i, x := range f[1:9] { // user nice system idle iowait irq softirq steal
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
+		if i != 3 && i != 4 && i != 7 { // not idle, iowait or steal
+			busy += v
+		}
+	}
+	return time.Duration(busy) * time.Second / userHZ, nil
+}

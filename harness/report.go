@@ -125,6 +125,14 @@ type Extra struct {
 	// Harness is this process over the measured window: the clients, and an
 	// in-process target (kfake) too.
 	Harness *ProcessUsage `json:"harness,omitempty"`
+	// LoadAvg1 is the machine's 1-minute load average as the measured
+	// window closed: above the core count, something else was competing.
+	LoadAvg1 float64 `json:"loadAvg1"`
+	// OtherCPUCores is how many cores' worth of CPU every other process on
+	// the machine used during the measured window (all CPU time less the
+	// harness's and the broker's): the competition the figures were
+	// measured under.
+	OtherCPUCores float64 `json:"otherCpuCores"`
 
 	// PerfTestSummary is kafka-producer-perf-test's final line.
 	PerfTestSummary string `json:"perfTestSummary"`
@@ -140,6 +148,7 @@ type Settings struct {
 	ProducerRate            int     `json:"producerRate"`
 	SubscriptionsPerTopic   int     `json:"subscriptionsPerTopic"`
 	ConsumerPerSubscription int     `json:"consumerPerSubscription"`
+	ConsumerAssignment      string  `json:"consumerAssignment"`
 	ReplicationFactor       int     `json:"replicationFactor"`
 	RandomBytesRatio        float64 `json:"randomBytesRatio"`
 }

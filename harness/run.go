@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ const (
 	leaveTimeout = 5 * time.Second
 	// teardownTimeout bounds deleting the run's topics.
 	teardownTimeout = 10 * time.Second
+	// drainSettle separates two listings of the end offsets in the drain:
+	// produce requests still in a socket or the broker's queue land within it.
+	drainSettle = 100 * time.Millisecond
 	// pollEvery is how often bounded waits look again.
 	pollEvery = 20 * time.Millisecond
 
@@ -55,6 +59,13 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// KeepTopics leaves the run's topics on the cluster for inspection.
 	KeepTopics bool
+	// OnMeasure, if set, is called as the measured window opens, with its
+	// length; AfterMeasure as it closes, before the drain, while the target
+	// still runs. Both run on Run's goroutine and should return quickly
+	// (start a goroutine for slow work): `make profile` starts the broker's
+	// CPU profile in the first and takes the heap in the second.
+	OnMeasure    func(window time.Duration)
+	AfterMeasure func()
 }
 
 // Run starts t, runs w against it, checks what came back and stops t. The
@@ -172,11 +183,17 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		e.WarmupSeconds = s.phase(ctx, w.WarmupDuration, false).Seconds()
 	}
 	r.opt.Logf("measuring for %s", w.TestDuration)
+	if r.opt.OnMeasure != nil {
+		r.opt.OnMeasure(w.TestDuration)
+	}
 	before := r.sampleProcesses()
 	s.phase(ctx, w.TestDuration, true)
 	after := r.sampleProcesses()
 	s.finish()
 	r.reportProcesses(before, after)
+	if r.opt.AfterMeasure != nil {
+		r.opt.AfterMeasure()
+	}
 
 	r.stopProducers()
 	if len(r.consumers) > 0 {
@@ -209,15 +226,30 @@ func (r *run) startConsumers(ctx context.Context) error {
 				next:          make([]int64, parts),
 			}
 			r.subs = append(r.subs, sub)
-			for range w.ConsumerPerSubscription {
+			direct := w.ConsumerAssignment == AssignDirect
+			for m := range w.ConsumerPerSubscription {
 				c := &consumer{id: len(r.consumers), sub: sub, runID: r.runID, t0: r.t0, meter: newMeter()}
-				opts := append([]kgo.Opt{
+				opts := []kgo.Opt{
 					kgo.SeedBrokers(r.bootstrap...),
 					kgo.ClientID(fmt.Sprintf("%s-c%d", topicPrefix, c.id)),
-					kgo.ConsumerGroup(sub.name),
-					kgo.ConsumeTopics(topic),
-					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-				}, c.groupCallbacks()...)
+				}
+				if direct {
+					// Member m of n reads partitions m, m+n, m+2n, ...
+					// from the start: the topic is new, so that is all of it.
+					share := map[int32]kgo.Offset{}
+					for p := m; p < parts; p += w.ConsumerPerSubscription {
+						share[int32(p)] = kgo.NewOffset().AtStart()
+					}
+					opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: share}))
+					sub.assigned.Add(int64(len(share)))
+					sub.ready.Add(1)
+				} else {
+					opts = append(opts,
+						kgo.ConsumerGroup(sub.name),
+						kgo.ConsumeTopics(topic),
+						kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+					opts = append(opts, c.groupCallbacks()...)
+				}
 				cl, err := kgo.NewClient(opts...)
 				if err != nil {
 					return fmt.Errorf("consumer %d: %w", c.id, err)
@@ -240,7 +272,7 @@ func (r *run) startConsumers(ctx context.Context) error {
 	for {
 		waiting := r.unsettled()
 		if waiting == nil {
-			r.opt.Logf("%d consumer(s) in %d group(s) ready in %s", len(r.consumers), len(r.subs), time.Since(start).Round(time.Millisecond))
+			r.opt.Logf("%d consumer(s) in %d %s subscription(s) ready in %s", len(r.consumers), len(r.subs), w.ConsumerAssignment, time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		select {
@@ -364,55 +396,82 @@ func (r *run) stopProducers() {
 }
 
 // drain waits, up to the workload's drainTimeout, until every subscription
-// has read every partition to its end offset as listed once the producers
-// had finished.
+// has read every partition to its end offset. The end offsets are listed
+// again once the consumers reach them, and the drain ends only when a
+// listing no longer moves: with acks=0 a record counts as sent once written
+// to the socket, so the broker may still be appending when the producers
+// have finished.
 func (r *run) drain() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), r.w.DrainTimeout)
 	defer cancel()
-	var ends kadm.ListedOffsets
+	var last [][]int64
+	for {
+		ends, err := r.listEnds(ctx)
+		if err != nil {
+			r.note("drain: could not list end offsets within %s: %v", r.w.DrainTimeout, err)
+			return false
+		}
+		if last != nil && equalEnds(ends, last) {
+			return true
+		}
+		last = ends
+		settle := time.After(drainSettle) // a quiet moment before the next listing
+		for !r.caughtUp(ends) {
+			select {
+			case <-ctx.Done():
+				r.note("drain: consumers had not reached the end offsets after %s", r.w.DrainTimeout)
+				return false
+			case <-time.After(pollEvery):
+			}
+		}
+		<-settle
+	}
+}
+
+// listEnds lists every topic's end offsets, retrying until ctx is done.
+func (r *run) listEnds(ctx context.Context) ([][]int64, error) {
 	for {
 		lo, err := r.adm.ListEndOffsets(ctx, r.topics...)
 		if err == nil {
 			err = lo.Error()
 		}
 		if err == nil {
-			ends = lo
-			break
+			ends := make([][]int64, len(r.topics))
+			for ti, t := range r.topics {
+				ends[ti] = make([]int64, r.w.PartitionsPerTopic)
+				for p := range ends[ti] {
+					if o, ok := lo.Lookup(t, int32(p)); ok {
+						ends[ti][p] = o.Offset
+					}
+				}
+			}
+			return ends, nil
 		}
 		select {
 		case <-ctx.Done():
-			r.note("drain: could not list end offsets within %s: %v", r.w.DrainTimeout, err)
-			return false
+			return nil, err
 		case <-time.After(pollEvery):
 		}
 	}
-	endsByTopic := make([][]int64, len(r.topics))
-	for ti, t := range r.topics {
-		endsByTopic[ti] = make([]int64, r.w.PartitionsPerTopic)
-		for p := range endsByTopic[ti] {
-			if o, ok := ends.Lookup(t, int32(p)); ok {
-				endsByTopic[ti][p] = o.Offset
-			}
-		}
-	}
-	for {
-		done := true
-		for _, s := range r.subs {
-			if !s.caughtUp(endsByTopic[s.topicIndex]) {
-				done = false
-				break
-			}
-		}
-		if done {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			r.note("drain: consumers had not reached the end offsets after %s", r.w.DrainTimeout)
+}
+
+// caughtUp reports whether every subscription has read up to ends.
+func (r *run) caughtUp(ends [][]int64) bool {
+	for _, s := range r.subs {
+		if !s.caughtUp(ends[s.topicIndex]) {
 			return false
-		case <-time.After(pollEvery):
 		}
 	}
+	return true
+}
+
+func equalEnds(a, b [][]int64) bool {
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }
 
 // shutdown stops every loop and closes every client; it is safe to call

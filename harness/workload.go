@@ -43,6 +43,14 @@ type Workload struct {
 	SubscriptionsPerTopic int `yaml:"subscriptionsPerTopic"`
 	// ConsumerPerSubscription 0 runs producers only.
 	ConsumerPerSubscription int `yaml:"consumerPerSubscription"`
+	// ConsumerAssignment is how a subscription's consumers get their
+	// partitions: "group" (unset: a Kafka consumer group per subscription,
+	// partitions assigned by the group protocol) or "direct" (no group: the
+	// subscription's partitions are dealt round robin to its members, each
+	// reading its share from offset 0 with kgo.ConsumePartitions). Direct
+	// needs nothing of the broker but Metadata, ListOffsets and Fetch, so it
+	// measures a broker without group coordination.
+	ConsumerAssignment string `yaml:"consumerAssignment"`
 	// ProducerRate is the total target in records/s across all producers;
 	// 0 produces as fast as the client can.
 	ProducerRate int `yaml:"producerRate"`
@@ -200,6 +208,18 @@ func (w *Workload) Validate() error {
 	if w.ConsumerPerSubscription < 0 {
 		bad("consumerPerSubscription must be 0 (no consumers) or more, got %d", w.ConsumerPerSubscription)
 	}
+	switch w.ConsumerAssignment {
+	case "":
+		w.ConsumerAssignment = AssignGroup
+	case AssignGroup:
+	case AssignDirect:
+		if w.ConsumerPerSubscription > w.PartitionsPerTopic && w.PartitionsPerTopic >= 1 {
+			bad("consumerAssignment direct deals partitions to consumers: consumerPerSubscription (%d) must be at most partitionsPerTopic (%d)",
+				w.ConsumerPerSubscription, w.PartitionsPerTopic)
+		}
+	default:
+		bad("consumerAssignment must be %s or %s, got %q", AssignGroup, AssignDirect, w.ConsumerAssignment)
+	}
 	if n := w.Topics * (w.ProducersPerTopic + w.SubscriptionsPerTopic*w.ConsumerPerSubscription); n > clientsMax {
 		bad("the workload needs %d clients; at most %d fit one machine", n, clientsMax)
 	}
@@ -269,6 +289,12 @@ func (w *Workload) Validate() error {
 	w.padding = makePadding(w.MessageSize-headerBytes, payload, *w.RandomBytesRatio)
 	return nil
 }
+
+// Consumer assignments (Workload.ConsumerAssignment).
+const (
+	AssignGroup  = "group"
+	AssignDirect = "direct"
+)
 
 // Consumers reports whether the workload reads what it writes.
 func (w *Workload) Consumers() bool { return w.ConsumerPerSubscription > 0 }

@@ -168,3 +168,21 @@ func overlay(minimal, extra string) string {
 	}
 	return strings.Join(out, "\n") + "\n" + extra + "\n"
 }
+
+func TestConsumerAssignment(t *testing.T) {
+	base := "name: a\ntopics: 1\npartitionsPerTopic: 2\nmessageSize: 100\nproducersPerTopic: 1\nconsumerPerSubscription: 1\ntestDuration: 1s\n"
+	w, err := ParseWorkload([]byte(base), "")
+	if err != nil || w.ConsumerAssignment != AssignGroup {
+		t.Fatalf("default: %v %q", err, w.ConsumerAssignment)
+	}
+	if w, err := ParseWorkload([]byte(base+"consumerAssignment: direct\n"), ""); err != nil || w.ConsumerAssignment != AssignDirect {
+		t.Errorf("direct: %v", err)
+	}
+	if _, err := ParseWorkload([]byte(base+"consumerAssignment: share\n"), ""); err == nil {
+		t.Error("consumerAssignment share accepted")
+	}
+	bad := strings.Replace(base, "consumerPerSubscription: 1", "consumerPerSubscription: 3", 1) + "consumerAssignment: direct\n"
+	if _, err := ParseWorkload([]byte(bad), ""); err == nil || !strings.Contains(err.Error(), "at most partitionsPerTopic") {
+		t.Errorf("3 direct consumers for 2 partitions: %v", err)
+	}
+}

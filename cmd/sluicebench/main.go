@@ -1,13 +1,17 @@
-// Command sluicebench runs one benchmark workload against a Kafka-protocol
-// broker and prints kafka-producer-perf-test's summary line, the consumers'
-// summary and the correctness verdict.
+// Command sluicebench runs benchmark workloads against a Kafka-protocol
+// broker.
 //
-//	sluicebench -workload harness/workloads/1-topic-4-partitions-1kb.yaml
-//	sluicebench -workload w.yaml -target blackhole
-//	sluicebench -workload w.yaml -brokers 127.0.0.1:9092 -broker-pid 1234 -out results/x.json
+//	sluicebench [run] -workload W.yaml [-target sluice|sluice-embedded|kfake|blackhole | -brokers HOST:PORT]
+//	sluicebench matrix  [-out results] ...   the standard matrix (make bench)
+//	sluicebench profile -name NAME ...       profiles of a broker process under a workload (make profile)
+//	sluicebench check   -baseline F ...      short matrix + go benchmarks vs a baseline (make bench-check)
+//	sluicebench scale   ...                  cost as partitions and connections grow (make bench-scale)
+//	sluicebench report  -in results/F.json   latest.md and charts again from a matrix's JSON
 //
-// Exit status: 0 passed, 1 the run lost, duplicated (with idempotence) or
-// reordered records, 2 the run could not be carried out.
+// `run` prints kafka-producer-perf-test's summary line, the consumers'
+// summary and the correctness verdict. Exit status: 0 passed, 1 a run lost,
+// duplicated (with idempotence) or reordered records, or a regression was
+// found, 2 nothing could be measured (bad flags, no broker).
 package main
 
 import (
@@ -16,90 +20,55 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-
-	"github.com/sluicemq/sluice/harness"
-	"github.com/sluicemq/sluice/netio"
 )
 
 func main() {
-	os.Exit(run())
+	os.Exit(dispatch(os.Args[1:]))
 }
 
-func run() int {
-	workload := flag.String("workload", "", "workload YAML file (required)")
-	brokers := flag.String("brokers", "", "bootstrap host:port list of an external cluster, comma separated; overrides -target")
-	brokerPID := flag.Int("broker-pid", 0, "PID of the external broker, to report its CPU time and memory")
-	target := flag.String("target", "kfake", "in-process target when -brokers is empty: sluice, kfake or blackhole")
-	fetchPath := flag.String("fetch-path", "", "sluice target: how fetches send file data, copy or sendfile (default: netio's)")
-	kfakeBrokers := flag.Int("kfake-brokers", 1, "brokers in the in-process kfake cluster")
-	kfakeDir := flag.String("kfake-dir", "", "directory for kfake's segments (default: a temporary one, removed afterwards)")
-	kfakeMem := flag.Bool("kfake-in-memory", false, "keep kfake's records on the heap instead of in files")
-	out := flag.String("out", "", "write the result JSON here")
-	keep := flag.Bool("keep-topics", false, "leave the run's topics on the cluster")
-	flag.Parse()
-	if *workload == "" || flag.NArg() > 0 {
-		flag.Usage()
-		return 2
-	}
-
-	w, err := harness.LoadWorkload(*workload)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	var t harness.Target
-	switch {
-	case *brokers != "":
-		t = &harness.ExternalTarget{Bootstrap: strings.Split(*brokers, ","), ProcessID: *brokerPID}
-	case *target == "sluice":
-		t = &harness.SluiceTarget{FetchPath: netio.FetchPath(*fetchPath)}
-	case *target == "kfake":
-		t = &harness.KfakeTarget{Brokers: *kfakeBrokers, DataDir: *kfakeDir, InMemory: *kfakeMem}
-	case *target == "blackhole":
-		t = &harness.KfakeTarget{Brokers: *kfakeBrokers, Blackhole: true}
-	default:
-		fmt.Fprintf(os.Stderr, "unknown -target %q: sluice, kfake or blackhole (or -brokers for an external cluster)\n", *target)
-		return 2
-	}
-
-	// The first interrupt ends the run early (it still drains and checks);
-	// stop() then restores the default, so a second one kills.
+func dispatch(args []string) int {
+	// The first interrupt ends the current run early (it still drains and
+	// checks); stop() then restores the default, so a second one kills.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() { <-ctx.Done(); stop() }()
 	defer stop()
 
-	res, err := harness.Run(ctx, w, t, harness.Options{
-		Progress:   harness.ProgressWriter(os.Stderr),
-		Logf:       func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
-		KeepTopics: *keep,
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sluicebench: %v\n", err)
-		return 2
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
 	}
-	fmt.Println(res.PerfTestLine())
-	fmt.Println(res.ConsumeLine())
-	fmt.Println(res.CorrectnessLine())
-	for _, f := range res.Sluice.Correctness.Failures {
-		fmt.Println("  failure:", f)
+	switch cmd {
+	case "run":
+		return runOne(ctx, args)
+	case "matrix":
+		return runMatrix(ctx, args)
+	case "profile":
+		return runProfile(ctx, args)
+	case "check":
+		return runCheck(ctx, args)
+	case "scale":
+		return runScale(ctx, args)
+	case "report":
+		return runReport(ctx, args)
+	case "help":
+		fmt.Println("usage: sluicebench [run|matrix|profile|check|scale|report] -h")
+		return 0
 	}
-	for _, x := range res.Sluice.Correctness.Examples {
-		fmt.Println("  example:", x)
-	}
-	for _, n := range res.Sluice.Notes {
-		fmt.Println("  note:", n)
-	}
-	if *out != "" {
-		if err := res.WriteJSON(*out); err != nil {
-			fmt.Fprintf(os.Stderr, "sluicebench: %v\n", err)
-			return 2
-		}
-		fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
-	}
-	if !res.Sluice.Passed {
-		return 1
-	}
-	return 0
+	fmt.Fprintf(os.Stderr, "sluicebench: unknown command %q (run, matrix, profile, check, scale, report)\n", cmd)
+	return 2
 }
+
+// parse parses a subcommand's flags; false means exit 2.
+func parse(fs *flag.FlagSet, args []string) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return false
+	}
+	return true
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
