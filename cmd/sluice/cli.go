@@ -43,6 +43,7 @@ type cli struct {
 	out       io.Writer
 	errOut    io.Writer
 	lookupEnv func(string) (string, bool)
+	envNames  func() []string // the environment's variable names; nil: unknown (serve's check)
 
 	brokersFlag string        // --brokers
 	timeout     time.Duration // --timeout

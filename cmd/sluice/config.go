@@ -1,7 +1,8 @@
 package main
 
-// `sluice serve` configuration: Kafka's broker property names, read from a properties file and
-// from --key=value flags that override it.
+// `sluice serve` configuration: Kafka's broker property names, from four places in rising
+// precedence — the defaults in serveKeys, a properties file, SLUICE_ environment variables and
+// --key=value flags. Each key takes its value from the highest place that sets it.
 
 import (
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +81,8 @@ var serveKeys = []keyDoc{
 	{"offsets.retention.minutes", "10080", "keep an empty group's committed offsets this long"},
 	{"offsets.retention.check.interval.ms", "600000", "how often expired offsets are removed"},
 	{"offset.metadata.max.bytes", "4096", "largest metadata string of a committed offset"},
+	{"debug.mutex.profile.fraction", "0", "sample 1 in N mutex contention events for /debug/pprof/mutex (0: off)"},
+	{"debug.block.profile.rate", "0", "sample one blocking event per N ns blocked for /debug/pprof/block (0: off)"},
 	{"admin.listener", defaultAdminListener, "HTTP host:port for /metrics, /healthz, /debug/pprof/; empty disables"},
 	{"log.level", "info", "debug, info, warn or error (Sluice's own logs, not Kafka's)"},
 }
@@ -117,6 +121,10 @@ type serveConfig struct {
 	// AdminAddr is the admin HTTP host:port; empty disables it.
 	AdminAddr string
 	LogLevel  slog.Level
+	// MutexProfileFraction and BlockProfileRate switch on the runtime's mutex and block profiles
+	// served at /debug/pprof/mutex and /block (0: off, the runtime's default).
+	MutexProfileFraction int
+	BlockProfileRate     int
 
 	// Ignored are the ignoredKeys that were set, for the log.
 	Ignored []setting
@@ -124,65 +132,200 @@ type serveConfig struct {
 	LogDirsUnused []string
 }
 
-// setting is one key = value the operator gave, and where: "server.properties:12" or "--node.id".
+// setting is one key = value the operator gave, and where: "server.properties:12",
+// "$SLUICE_NODE_ID" or "--node.id".
 type setting struct {
 	key, value, origin string
 }
 
-// loadServeConfig parses serve's arguments, reads the --config file if one is named, and merges
-// them (flags win). help reports --help or -h.
-func loadServeConfig(args []string) (cfg serveConfig, help bool, err error) {
-	path, flags, help, err := parseServeArgs(args)
-	if err != nil || help {
-		return serveConfig{}, help, err
-	}
-	var file []setting
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return serveConfig{}, false, fmt.Errorf("--config: %w", err)
-		}
-		if file, err = parseProperties(path, data); err != nil {
-			return serveConfig{}, false, err
-		}
-	}
-	cfg, err = buildServeConfig(append(file, flags...))
-	return cfg, false, err
+// configSource is where a key's value came from, in rising precedence: a later source overrides
+// an earlier one key by key. The names are what --print-config prints.
+type configSource int8
+
+const (
+	sourceDefault configSource = iota // serveKeys' default
+	sourceFile                        // the properties file (--config or $SLUICE_CONFIG)
+	sourceEnv                         // a SLUICE_ environment variable
+	sourceFlag                        // a --key=value flag
+)
+
+func (s configSource) String() string {
+	return [...]string{"DEFAULT", "FILE", "ENV", "FLAG"}[s]
 }
 
-// parseServeArgs reads `--config PATH`, `--help` and `--key=value` / `--key value` flags (one dash
-// works too). Every flag takes a value, so `--log.retention.ms -1` is unambiguous.
-func parseServeArgs(args []string) (configPath string, flags []setting, help bool, err error) {
+// Environment variables serve reads besides one per key (envName).
+const (
+	envPrefix     = "SLUICE_"
+	configFileEnv = "SLUICE_CONFIG" // the properties file when --config is not given
+)
+
+// envName is the environment variable of a serve key: SLUICE_, then the key in upper case with
+// dots and dashes as underscores (log.dirs: SLUICE_LOG_DIRS). Kafka's own Docker images map
+// KAFKA_LOG_DIRS the same way.
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// envKeys maps each serve key's environment variable back to the key.
+var envKeys = func() map[string]string {
+	m := make(map[string]string, len(serveKeys))
+	for _, k := range serveKeys {
+		m[envName(k.key)] = k.key
+	}
+	return m
+}()
+
+// environNames lists the process's environment variable names.
+func environNames() []string {
+	env := os.Environ()
+	names := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return names
+}
+
+// serveEnv is the environment serve reads: lookup for values, names (may be nil) to list the
+// variables set, so that a misspelt SLUICE_ variable is reported instead of silently ignored.
+type serveEnv struct {
+	lookup func(string) (string, bool)
+	names  func() []string
+}
+
+func (e serveEnv) get(name string) (string, bool) {
+	if e.lookup == nil {
+		return "", false
+	}
+	return e.lookup(name)
+}
+
+// serveInvocation is one `sluice serve` command line resolved against the environment and the
+// properties file.
+type serveInvocation struct {
+	help        bool         // --help or -h: print the usage, nothing else is checked
+	printConfig bool         // --print-config: print the settings and exit
+	format      outputFormat // of --print-config
+
+	// The settings by source: file, env and flags each in the order given (within a source a later
+	// setting of the same key wins). configPath is the file read, "" if none.
+	configPath       string
+	file, env, flags []setting
+	// warnings are SLUICE_ variables that name no setting.
+	warnings []string
+
+	cfg serveConfig
+}
+
+// loadServeConfig resolves serve's arguments without an environment: the properties file named
+// by --config, then the flags. help reports --help or -h.
+func loadServeConfig(args []string) (cfg serveConfig, help bool, err error) {
+	inv, err := loadServe(args, serveEnv{})
+	return inv.cfg, inv.help, err
+}
+
+// loadServe parses serve's arguments, reads the properties file (--config, else $SLUICE_CONFIG)
+// and the SLUICE_ variables, and merges them: flags over environment over file over defaults.
+func loadServe(args []string, env serveEnv) (serveInvocation, error) {
+	inv, err := parseServeArgs(args)
+	if err != nil || inv.help {
+		return inv, err
+	}
+	origin := "--config"
+	if inv.configPath == "" {
+		if p, ok := env.get(configFileEnv); ok && strings.TrimSpace(p) != "" {
+			inv.configPath, origin = strings.TrimSpace(p), "$"+configFileEnv
+		}
+	}
+	if inv.configPath != "" {
+		data, err := os.ReadFile(inv.configPath)
+		if err != nil {
+			return inv, fmt.Errorf("%s: %w", origin, err)
+		}
+		if inv.file, err = parseProperties(inv.configPath, data); err != nil {
+			return inv, err
+		}
+	}
+	for _, k := range serveKeys {
+		name := envName(k.key)
+		if v, ok := env.get(name); ok {
+			inv.env = append(inv.env, setting{key: k.key, value: strings.TrimSpace(v), origin: "$" + name})
+		}
+	}
+	if env.names != nil {
+		var unknown []string
+		for _, name := range env.names() {
+			if strings.HasPrefix(name, envPrefix) && envKeys[name] == "" && name != configFileEnv && name != brokersEnv {
+				unknown = append(unknown, name)
+			}
+		}
+		slices.Sort(unknown)
+		for _, name := range slices.Compact(unknown) {
+			inv.warnings = append(inv.warnings, fmt.Sprintf("$%s names no setting and is ignored (sluice serve --help lists them)", name))
+		}
+	}
+	settings := slices.Concat(inv.file, inv.env, inv.flags)
+	inv.cfg, err = buildServeConfig(settings)
+	return inv, err
+}
+
+// parseServeArgs reads `--config PATH`, `--help`, `--print-config [--format text|json]` and
+// `--key=value` / `--key value` flags (one dash works too). Every other flag takes a value, so
+// `--log.retention.ms -1` is unambiguous.
+func parseServeArgs(args []string) (inv serveInvocation, err error) {
+	inv.format = formatText
+	formatGiven := false
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if !strings.HasPrefix(arg, "-") || arg == "-" || arg == "--" {
-			return "", nil, false, fmt.Errorf("unexpected argument %q (settings are --key=value)", arg)
+			return serveInvocation{}, fmt.Errorf("unexpected argument %q (settings are --key=value)", arg)
 		}
 		name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
 		if name == "help" || name == "h" {
-			return "", nil, true, nil
+			return serveInvocation{help: true}, nil
+		}
+		if name == "print-config" {
+			inv.printConfig = true
+			continue
 		}
 		key, value, hasValue := strings.Cut(name, "=")
 		if !hasValue {
 			if i+1 == len(args) {
-				return "", nil, false, fmt.Errorf("flag --%s needs a value", key)
+				return serveInvocation{}, fmt.Errorf("flag --%s needs a value", key)
 			}
 			i++
 			value = args[i]
 		}
-		if key == "config" {
-			if configPath != "" {
-				return "", nil, false, fmt.Errorf("--config given twice")
+		switch key {
+		case "config":
+			if inv.configPath != "" {
+				return serveInvocation{}, fmt.Errorf("--config given twice")
 			}
 			if value == "" {
-				return "", nil, false, fmt.Errorf("--config needs a file name")
+				return serveInvocation{}, fmt.Errorf("--config needs a file name")
 			}
-			configPath = value
+			inv.configPath = value
+			continue
+		case "print-config":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return serveInvocation{}, fmt.Errorf("--print-config=%s: want true or false", value)
+			}
+			inv.printConfig = b
+			continue
+		case "format":
+			if err := (formatValue{&inv.format}).Set(value); err != nil {
+				return serveInvocation{}, fmt.Errorf("--format %s: %v", value, err)
+			}
+			formatGiven = true
 			continue
 		}
-		flags = append(flags, setting{key: key, value: strings.TrimSpace(value), origin: "--" + key})
+		inv.flags = append(inv.flags, setting{key: key, value: strings.TrimSpace(value), origin: "--" + key})
 	}
-	return configPath, flags, false, nil
+	if formatGiven && !inv.printConfig {
+		return serveInvocation{}, fmt.Errorf("--format applies to --print-config only")
+	}
+	return inv, nil
 }
 
 // parseProperties reads Java properties text as Kafka does (java.util.Properties.load): lines
@@ -303,7 +446,7 @@ var knownKeys = func() map[string]bool {
 }()
 
 // buildServeConfig merges settings in order (a later one for the same key wins: the file comes
-// first, flags after) and checks every value.
+// first, then the environment, then flags) and checks every value.
 func buildServeConfig(settings []setting) (serveConfig, error) {
 	r := resolver{set: make(map[string]setting, len(settings))}
 	var cfg serveConfig
@@ -397,6 +540,8 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	g.OffsetsRetentionMinutes = int32(r.int("offsets.retention.minutes", int64(g.OffsetsRetentionMinutes), 1, math.MaxInt32))
 	g.OffsetsRetentionCheckIntervalMs = r.int("offsets.retention.check.interval.ms", g.OffsetsRetentionCheckIntervalMs, 1, math.MaxInt64)
 	g.OffsetMetadataMaxBytes = int32(r.int("offset.metadata.max.bytes", int64(g.OffsetMetadataMaxBytes), 0, math.MaxInt32))
+	cfg.MutexProfileFraction = int(r.int("debug.mutex.profile.fraction", 0, 0, math.MaxInt32))
+	cfg.BlockProfileRate = int(r.int("debug.block.profile.rate", 0, 0, math.MaxInt32))
 	if g.GroupMinSessionTimeoutMs > g.GroupMaxSessionTimeoutMs {
 		r.fail(r.set["group.min.session.timeout.ms"], "above group.max.session.timeout.ms")
 	}

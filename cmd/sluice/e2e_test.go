@@ -84,6 +84,8 @@ type sluiceProcess struct {
 	lines               chan string // stdout lines after the listening line; closed at EOF
 	exited              chan struct{}
 	kafkaAddr, adminURL string
+	stderr              *lockedBuffer
+	listening           string // the listening line
 }
 
 // startSluice runs `sluice serve` on random ports with extra args and waits for its listening
@@ -92,7 +94,14 @@ type sluiceProcess struct {
 func startSluice(t *testing.T, bin string, args ...string) *sluiceProcess {
 	t.Helper()
 	args = append([]string{"serve", "--listeners=PLAINTEXT://127.0.0.1:0", "--admin.listener=127.0.0.1:0"}, args...)
-	cmd := exec.Command(bin, args...)
+	return startSluiceCmd(t, exec.Command(bin, args...))
+}
+
+// startSluiceCmd starts cmd, a `sluice serve` (with its directory and environment set as the
+// test needs), and waits for its listening line, as startSluice does.
+func startSluiceCmd(t *testing.T, cmd *exec.Cmd) *sluiceProcess {
+	t.Helper()
+	args := cmd.Args[1:]
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -102,7 +111,7 @@ func startSluice(t *testing.T, bin string, args ...string) *sluiceProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &sluiceProcess{cmd: cmd, lines: make(chan string, 16), exited: make(chan struct{})}
+	p := &sluiceProcess{cmd: cmd, lines: make(chan string, 16), exited: make(chan struct{}), stderr: stderr}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -128,7 +137,7 @@ func startSluice(t *testing.T, bin string, args ...string) *sluiceProcess {
 		if !ok || m == nil {
 			t.Fatalf("first stdout line %q (eof %v), want the listening line", line, !ok)
 		}
-		p.kafkaAddr, p.adminURL = m[1], m[4]
+		p.kafkaAddr, p.adminURL, p.listening = m[1], m[4], line
 	case <-time.After(testTimeout):
 		t.Fatal("no listening line")
 	}

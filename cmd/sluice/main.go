@@ -7,17 +7,19 @@
 //	sluice group list|describe|seek|delete
 //	sluice cluster info|health
 //
-// serve takes Kafka's broker property names (config.go), prints one line on stdout once it
-// accepts connections, logs to stderr, and stops cleanly on SIGINT or SIGTERM. The client
-// commands (cli_*.go) talk to the brokers in --brokers, else $SLUICE_BROKERS, else
-// 127.0.0.1:9092, through franz-go (kadm for administration, kgo for records); docs/cli.md is
-// their reference, generated from the command tree (docgen.go).
+// serve takes Kafka's broker property names (config.go) from flags, SLUICE_ environment
+// variables and a properties file, in that precedence; --print-config shows the result
+// (printconfig.go). It prints one line on stdout once it accepts connections, logs to stderr,
+// and stops cleanly on SIGINT or SIGTERM. The client commands (cli_*.go) talk to the brokers in
+// --brokers, else $SLUICE_BROKERS, else 127.0.0.1:9092, through franz-go (kadm for
+// administration, kgo for records). docs/cli.md, docs/configuration.md and the API table of
+// docs/compatibility.md are generated (docgen*_test.go; go generate ./cmd/sluice).
 //
 // Exit status: 0 success, 1 the command or the broker failed, 2 bad command line or
 // configuration.
 package main
 
-//go:generate go test -run ^TestCLIReference$ -update .
+//go:generate go test -run ^(TestCLIReference|TestConfigurationReference|TestCompatibilityReference)$ -update .
 
 import (
 	"context"
@@ -50,16 +52,22 @@ func main() {
 // run executes a command line with the process's stdin and environment and returns the exit
 // status.
 func run(args []string, stdout, stderr io.Writer) int {
-	return runWith(args, os.Stdin, stdout, stderr, os.LookupEnv)
+	return runWithEnv(args, os.Stdin, stdout, stderr, os.LookupEnv, environNames)
 }
 
 // runWith executes a command line with the given streams and environment lookup (tests pass
 // their own, so they need not change the process's environment) and returns the exit status.
 func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	return runWithEnv(args, stdin, stdout, stderr, lookupEnv, nil)
+}
+
+// runWithEnv is runWith that can also list the environment's variable names (envNames may be
+// nil), which `sluice serve` checks for misspelt SLUICE_ variables.
+func runWithEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool), envNames func() []string) int {
 	if len(args) > 0 && args[0] == "-help" { // Go-style, as sluice accepted before cobra
 		args = append([]string{"--help"}, args[1:]...)
 	}
-	c := &cli{in: stdin, out: stdout, errOut: stderr, lookupEnv: lookupEnv}
+	c := &cli{in: stdin, out: stdout, errOut: stderr, lookupEnv: lookupEnv, envNames: envNames}
 	root := c.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
@@ -159,7 +167,8 @@ func (c *cli) serveCommand() *cobra.Command {
 		Short:              "Run a broker (sluice serve --help lists its settings)",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if code := runServe(args, c.out, c.errOut); code != exitOK {
+			env := serveEnv{lookup: c.lookupEnv, names: c.envNames}
+			if code := runServe(args, env, c.out, c.errOut); code != exitOK {
 				return exitCode(code)
 			}
 			return nil
@@ -170,13 +179,19 @@ func (c *cli) serveCommand() *cobra.Command {
 }
 
 func printServeUsage(w io.Writer) {
-	fmt.Fprint(w, `Usage: sluice serve [--config server.properties] [--KEY=VALUE ...]
+	fmt.Fprint(w, `Usage: sluice serve [--config server.properties] [--KEY=VALUE ...] [--print-config [--format text|json]]
 
-Runs one broker. Settings use Kafka's broker property names; each can be set in the
-properties file or as a flag (--key=value or --key value), and flags override the file.
+Runs one broker. Settings use Kafka's broker property names. Each key takes its value
+from the first of: a flag (--key=value or --key value); the environment, as SLUICE_ and
+the key in upper case with dots and dashes as underscores (log.dirs: SLUICE_LOG_DIRS);
+the properties file named by --config, else by $SLUICE_CONFIG; the default below.
+--print-config prints every key's value and where it came from (DEFAULT, FILE, ENV,
+FLAG) and exits.
+
 Unknown keys are an error, except Kafka keys that mean nothing to a single Sluice node
-(process.roles, num.io.threads, ...), which are logged and ignored. Prints one line on
-stdout once it accepts connections; SIGINT or SIGTERM stops it cleanly.
+(process.roles, num.io.threads, ...), which are logged and ignored. The data directory
+is created on first start. Prints one line on stdout once it accepts connections;
+SIGINT or SIGTERM stops it cleanly.
 
 Settings:
 `)

@@ -1,7 +1,8 @@
 package main
 
-// `sluice serve`: open the broker, serve it with netio, run the admin HTTP listener, stop on a
-// signal.
+// `sluice serve`: resolve the configuration (or print it), lock the data directory, raise and
+// check the open-file limit, open the broker, serve it with netio, run the admin HTTP listener,
+// stop on a signal.
 
 import (
 	"context"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,18 +60,32 @@ func openBroker(cfg broker.Config) (kafkaBroker, error) {
 }
 
 // runServe is `sluice serve ARGS`: it returns the exit status.
-func runServe(args []string, stdout, stderr io.Writer) int {
-	cfg, help, err := loadServeConfig(args)
-	if help {
+func runServe(args []string, env serveEnv, stdout, stderr io.Writer) int {
+	inv, err := loadServe(args, env)
+	if inv.help {
 		printServeUsage(stdout)
-		return 0
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice serve: %v\n", err)
-		return 2
+		return exitUsage
+	}
+	cfg := inv.cfg
+	if inv.printConfig {
+		for _, w := range inv.warnings {
+			fmt.Fprintf(stderr, "sluice serve: warning: %s\n", w)
+		}
+		if err := writePrintConfig(stdout, inv.format, &inv); err != nil {
+			fmt.Fprintf(stderr, "sluice serve: %v\n", err)
+			return exitFail
+		}
+		return exitOK
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(logger)
+	for _, w := range inv.warnings {
+		logger.Warn(w)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -88,9 +104,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 
 	if err := serve(ctx, cfg, openBroker, stdout, logger); err != nil {
 		logger.Error("sluice serve failed", "err", err)
-		return 1
+		return exitFail
 	}
-	return 0
+	return exitOK
 }
 
 // serve opens the broker with open, serves it on cfg.ListenAddr and the admin endpoints on
@@ -113,12 +129,29 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 	listenAddr := cfg.ListenAddr
 	bcfg := cfg.Broker
 	bcfg.Logger = logger.With("component", "broker")
+	// Raised before the logs open (each holds descriptors); judged after, against what they hold.
+	fileLimit := raiseOpenFileLimit()
 	logger.Info("opening broker", "node.id", bcfg.NodeID, "log.dir", bcfg.LogDir,
 		"advertised", net.JoinHostPort(bcfg.AdvertisedHost, strconv.Itoa(int(bcfg.AdvertisedPort))))
+	if _, err := os.Stat(bcfg.LogDir); errors.Is(err, os.ErrNotExist) {
+		logger.Info("creating the data directory (first start)", "log.dir", bcfg.LogDir)
+	}
+	unlock, err := lockDataDir(bcfg.LogDir)
+	if err != nil {
+		return err
+	}
+	defer unlock() // after the broker is closed: every return path below closes it first
+	if cfg.MutexProfileFraction > 0 {
+		runtime.SetMutexProfileFraction(cfg.MutexProfileFraction)
+	}
+	if cfg.BlockProfileRate > 0 {
+		runtime.SetBlockProfileRate(cfg.BlockProfileRate)
+	}
 	b, err := open(bcfg)
 	if err != nil {
 		return fmt.Errorf("opening broker: %w", err)
 	}
+	checkOpenFiles(logger, fileLimit, openFilesInUse())
 	if cfg.RetentionCheckIntervalMs != defaultRetentionCheckInterval {
 		if s, ok := b.(retentionCheckSetter); ok {
 			s.SetRetentionCheckInterval(cfg.RetentionCheckIntervalMs)
