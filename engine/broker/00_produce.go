@@ -3,10 +3,17 @@ package broker
 // Produce: v0-11 advertised (librdkafka needs v0 in the range to enable compression). v0-2 carry
 // message sets of magic 0/1, which Sluice does not store: their partitions get UNSUPPORTED_VERSION,
 // as from Kafka 4. zstd batches need v7+ (UNSUPPORTED_COMPRESSION_TYPE otherwise, as in Kafka).
-// One batch per partition, as Kafka requires for v2 batches. acks=0 sends nothing back; acks=1
-// and acks=all are answered after the append (this broker is the only in-sync replica), or after
-// the fsync when the append reached flush.messages. Idempotent producers are de-duplicated per
-// partition over their last 5 batches; that state survives restarts (producer_state.go).
+// One batch per partition, as Kafka requires for v2 batches. acks=0 sends nothing back; acks=1 is
+// answered after the leader's append (after the fsync when the append reached flush.messages).
+// acks=all on a partition never assigned (this broker its only replica) is the same; on a
+// replicated partition it is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than
+// min.insync.replicas, and otherwise answered once the high watermark passes the batch,
+// REQUEST_TIMED_OUT after the request's timeout, or NOT_LEADER_OR_FOLLOWER if leadership moved
+// meanwhile — parked off the event loop like a long-poll fetch. A replicated partition this
+// broker does not lead is NOT_LEADER_OR_FOLLOWER; batches carry the leader epoch they were
+// appended in. Idempotent producers are de-duplicated per partition over their last 5 batches;
+// that state survives restarts (producer_state.go) and follows the leader (followers rebuild it
+// from the batches they copy), and a retried batch with acks=all waits for the HW like the first.
 // Transactional produce is refused until transactions exist.
 // Versions 3-11 are served by the hand-written serveProduceWire (the measured hot path); the kmsg
 // path serves 0-2 and is the reference the wire path is tested against.
@@ -14,11 +21,13 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -27,11 +36,26 @@ func init() {
 	registerWire(0, serveProduceWire)
 }
 
-// durableWait is a stored batch whose acknowledgement waits for an fsync.
+// maxReplicationWait bounds how long an acks=all produce may wait for the high watermark,
+// whatever timeout the client asks for.
+const maxReplicationWait = 5 * time.Minute
+
+// durableWait is a stored batch whose acknowledgement waits: for an fsync (flush.messages), for
+// the high watermark to pass it (acks=all on a replicated partition), or both.
 type durableWait struct {
-	p      *partition
-	offset int64
-	errPos int // hand-written path: where the partition's error code sits in the response
+	p           *partition
+	offset      int64 // the offset after the batch
+	errPos      int   // hand-written path: where the partition's error code sits in the response
+	fsync       bool
+	replicated  bool
+	leaderEpoch int32 // the epoch the batch was appended in; leadership must last until the HW passes
+}
+
+// wait reports whether the result's acknowledgement must wait, and for what.
+func (res *produceResult) wait(p *partition, errPos int) (durableWait, bool) {
+	dw := durableWait{p: p, offset: res.nextOffset, errPos: errPos, fsync: res.flushTriggered,
+		replicated: res.awaitHighWatermark && p.log.HighWatermark() < res.nextOffset, leaderEpoch: res.leaderEpoch}
+	return dw, res.code == errNone && (dw.fsync || dw.replicated)
 }
 
 func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
@@ -50,8 +74,8 @@ func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Resp
 			if res.msg != "" {
 				sp.ErrorMessage = strPtr(res.msg)
 			}
-			if res.code == errNone && res.flushTriggered {
-				waits = append(waits, durableWait{p: p, offset: res.nextOffset})
+			if dw, ok := res.wait(p, 0); ok {
+				waits = append(waits, dw)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -65,25 +89,103 @@ func serveProduce(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Resp
 		w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
 		return
 	}
-	b.afterDurable(waits, r.TimeoutMillis, func(dw durableWait) { setPartitionError(resp, dw.p, errKafkaStorage) },
+	b.afterDurable(waits, r.TimeoutMillis, func(dw durableWait, code int16) { setPartitionError(resp, dw.p, code) },
 		func() { w.Respond(netio.Part{Bytes: resp.AppendTo(nil)}) })
 }
 
-// afterDurable waits, off the event loop, for the fsyncs the appends triggered, marks the
-// partitions whose fsync failed, then answers (netio keeps the connection's order).
-func (b *Broker) afterDurable(waits []durableWait, timeoutMs int32, failed func(durableWait), respond func()) {
+// afterDurable waits, off the event loop, for the fsyncs the appends triggered and for the high
+// watermark to pass the acks=all batches of replicated partitions, marks the partitions that
+// failed (KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER), then answers (netio
+// keeps the connection's order).
+func (b *Broker) afterDurable(waits []durableWait, timeoutMs int32, failed func(durableWait, int16), respond func()) {
 	b.parked.Add(1)
+	b.waiters.Add(1)
 	go func() {
 		defer b.parked.Done()
+		defer b.waiters.Add(-1)
+		// The request's timeout bounds the replication wait from the moment the request parked.
+		replicationDeadline := time.Now().Add(min(msDuration(int64(max(timeoutMs, 0))), maxReplicationWait))
 		ctx, cancel := context.WithTimeout(context.Background(), msDuration(int64(max(timeoutMs, 1000))))
 		defer cancel()
 		for _, dw := range waits {
+			if !dw.fsync {
+				continue
+			}
 			if err := dw.p.log.WaitDurable(ctx, dw.offset); err != nil {
-				failed(dw)
+				failed(dw, errKafkaStorage)
 			}
 		}
+		b.awaitHighWatermark(waits, replicationDeadline, failed)
 		respond()
 	}()
+}
+
+// awaitHighWatermark waits until the high watermark passes every replicated wait, or the request
+// times out, or leadership moves. Runs on a parked request's goroutine.
+func (b *Broker) awaitHighWatermark(waits []durableWait, deadline time.Time, failed func(durableWait, int16)) {
+	pending := 0
+	for _, dw := range waits {
+		if dw.replicated {
+			pending++
+		}
+	}
+	if pending == 0 {
+		return
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	done := make([]bool, len(waits))
+	for {
+		progress := *b.progress.Load() // before checking, so no advance is missed
+		for i, dw := range waits {
+			if !dw.replicated || done[i] {
+				continue
+			}
+			switch code := dw.p.replicationOutcome(dw); code {
+			case errNone:
+				done[i] = true
+				pending--
+			case -1: // still waiting
+			default:
+				failed(dw, code)
+				done[i] = true
+				pending--
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		select {
+		case <-progress:
+			continue
+		case <-timer.C:
+		case <-b.stop:
+		}
+		for i, dw := range waits {
+			if dw.replicated && !done[i] {
+				if code := dw.p.replicationOutcome(dw); code > 0 || code == -1 {
+					if code == -1 {
+						code = errRequestTimedOut
+					}
+					failed(dw, code)
+				}
+			}
+		}
+		return
+	}
+}
+
+// replicationOutcome: errNone once the HW has passed the batch, -1 while it may still,
+// NOT_LEADER_OR_FOLLOWER once this broker no longer leads in the batch's epoch.
+func (p *partition) replicationOutcome(dw durableWait) int16 {
+	rp := p.replica.Load()
+	if v := rp.View(); v.Role != replica.RoleLeader || v.LeaderEpoch != dw.leaderEpoch {
+		return errNotLeaderOrFollower
+	}
+	if p.log.HighWatermark() >= dw.offset {
+		return errNone
+	}
+	return -1
 }
 
 func setPartitionError(resp *kmsg.ProduceResponse, p *partition, code int16) {
@@ -118,7 +220,7 @@ func (b *Broker) producePartition(version int16, t *topic, index int32, records 
 	case p == nil:
 		res.code = errUnknownTopicOrPartition
 	default:
-		res = p.produce(records, version)
+		res = b.produceTo(p, records, version, acks)
 		res.logStartOffset = p.log.LogStartOffset()
 		if res.stored {
 			t.metrics.bytesIn.Add(int64(len(records)))
@@ -139,35 +241,70 @@ type produceResult struct {
 	flushTriggered bool
 	stored         bool
 	records        int32
+	// awaitHighWatermark: acks=all on a replicated partition; the answer waits until the high
+	// watermark reaches nextOffset while this broker leads in leaderEpoch.
+	awaitHighWatermark bool
+	leaderEpoch        int32
+}
+
+// produceTo stores one partition's records and acts on a high watermark the append moved.
+func (b *Broker) produceTo(p *partition, records []byte, version, acks int16) produceResult {
+	res, u := p.produce(records, version, acks)
+	if rp := p.replica.Load(); rp != nil {
+		b.afterReplicaUpdate(rp, u)
+	}
+	return res
 }
 
 // produce validates and stores one partition's records. Runs on an event loop: the append is a
 // page-cache write, never an fsync.
-func (p *partition) produce(records []byte, version int16) produceResult {
+func (p *partition) produce(records []byte, version, acks int16) (produceResult, replica.Update) {
 	res := produceResult{baseOffset: -1, logAppendTime: -1}
+	var u replica.Update
 	batch, err := record.Validate(records, int(p.maxMessageBytes.Load()))
 	if err != nil {
 		res.code = record.KafkaCode(err)
 		res.msg = err.Error()
-		return res
+		return res, u
 	}
 	if version < 7 && batch.Compression() == record.CompressionZstd {
 		res.code, res.msg = record.CodeUnsupportedCompressionType, "zstd needs Produce v7 or later"
-		return res
+		return res, u
+	}
+	rp := p.replica.Load()
+	if rp != nil && rp.View().Role != replica.RoleLeader {
+		// Lock-free refusal: on a follower p.mu may be held by the fetcher's appends.
+		res.code = errNotLeaderOrFollower
+		return res, u
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if rp = p.replica.Load(); rp != nil { // again under p.mu: the first assignment may have come
+		// Under p.mu: a role or leader epoch change takes it too, so the epoch stays current
+		// for this append.
+		epoch, err := rp.CheckProduce(acks == -1)
+		switch {
+		case errors.Is(err, replica.ErrNotLeader):
+			res.code = errNotLeaderOrFollower
+			return res, u
+		case errors.Is(err, replica.ErrNotEnoughReplicas):
+			res.code, res.msg = errNotEnoughReplicas, err.Error()
+			return res, u
+		}
+		res.leaderEpoch, res.awaitHighWatermark = epoch, acks == -1
+	}
 	var st *producerState
 	if pid := batch.ProducerID(); pid >= 0 {
 		if st = p.producers[pid]; st != nil {
 			dup, code := st.check(batch)
 			if code != errNone {
 				res.code = code
-				return res
+				return res, u
 			}
 			if dup >= 0 {
-				res.baseOffset = dup
-				return res
+				// A retry of a stored batch: the same answer, once the same conditions hold.
+				res.baseOffset, res.nextOffset = dup, dup+int64(batch.RecordCount())
+				return res, u
 			}
 		} else {
 			st = &producerState{epoch: batch.ProducerEpoch()}
@@ -179,19 +316,23 @@ func (p *partition) produce(records []byte, version int16) produceResult {
 		batch.SetLogAppendTime(now)
 		res.logAppendTime = now
 	}
-	info, err := p.log.Append(batch, 0)
+	info, err := p.log.Append(batch, res.leaderEpoch)
 	if err != nil {
 		res.code, res.msg = errKafkaStorage, err.Error()
-		return res
+		return res, u
 	}
 	if st != nil {
 		st.record(batch, info.BaseOffset)
 	}
-	// A single replica: the high watermark follows the log end at once.
-	p.log.SetHighWatermark(info.LogEndOffset)
+	if rp == nil {
+		// The only replica: the high watermark follows the log end at once.
+		p.log.SetHighWatermark(info.LogEndOffset)
+	} else {
+		u = rp.Appended(info.LogEndOffset) // moves the HW only when no follower is in the ISR
+	}
 	res.baseOffset, res.nextOffset = info.BaseOffset, info.LastOffset+1
 	res.flushTriggered, res.stored, res.records = info.FlushTriggered, true, batch.RecordCount()
-	return res
+	return res, u
 }
 
 // serveProduceWire is the measured hot path: Produce v3-11 decoded in place and answered with a
@@ -241,8 +382,8 @@ func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) boo
 				out.nullableString(res.msg, res.msg != "")
 			}
 			out.tags()
-			if res.code == errNone && res.flushTriggered {
-				waits = append(waits, durableWait{p: p, offset: res.nextOffset, errPos: errPos})
+			if dw, ok := res.wait(p, errPos); ok {
+				waits = append(waits, dw)
 			}
 		}
 		r.skipTags()
@@ -257,8 +398,8 @@ func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) boo
 		w.Respond(netio.Part{Bytes: out.b})
 	default:
 		body := out.b
-		b.afterDurable(waits, timeoutMs, func(dw durableWait) {
-			binary.BigEndian.PutUint16(body[dw.errPos:], uint16(errKafkaStorage))
+		b.afterDurable(waits, timeoutMs, func(dw durableWait, code int16) {
+			binary.BigEndian.PutUint16(body[dw.errPos:], uint16(code))
 		}, func() { w.Respond(netio.Part{Bytes: body}) })
 	}
 	return true

@@ -4,6 +4,14 @@ package broker
 // (KIP-227, v7+) as Kafka serves them: epoch 0 opens one, later epochs send only changed
 // partitions each way, epoch -1 fetches without one (fetch_sessions.go). Isolation levels read up to the
 // high watermark alike (no transactions, so the last stable offset is the high watermark).
+// Replicated partitions (replication.go): only the leader serves them (NOT_LEADER_OR_FOLLOWER
+// otherwise; no KIP-392 follower fetching), and a CurrentLeaderEpoch (v9+) older or newer than the
+// leader's is FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH. A follower's Fetch (ReplicaID ≥ 0, a
+// replica of the partition) reads up to the log end offset instead of the high watermark, and
+// its fetch offset is the follower's log end offset: recorded when the request arrives, it may
+// advance the high watermark (waking parked acks=all produces and consumer fetches) and the ISR.
+// Replica ids are not authenticated yet (no SASL): any client can claim one. The response's
+// DivergingEpoch (KIP-595) is never set: followers find divergence with OffsetForLeaderEpoch.
 // Long poll: when less than MinBytes is ready the request parks, off the event loop, until an
 // append or MaxWaitMillis. Record data is never copied: the response is framed here by hand
 // (kmsg's encoder would copy the records) and the batches go out as file regions (sendfile).
@@ -17,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -28,6 +37,9 @@ const maxFetchWait = 30 * time.Second
 func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
 	r := kreq.(*kmsg.FetchRequest)
 	plan := b.planFetch(r)
+	if r.ReplicaID >= 0 {
+		b.noteFollowerFetch(r.ReplicaID, &plan)
+	}
 	res := b.fetchOnce(r, &plan)
 	if res.ready(r) {
 		res.send(w, &plan)
@@ -35,15 +47,15 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 	}
 	res.release()
 	b.parked.Add(1)
-	b.fetchWaiters.Add(1)
+	b.waiters.Add(1)
 	go func() {
 		defer b.parked.Done()
-		defer b.fetchWaiters.Add(-1)
+		defer b.waiters.Add(-1)
 		wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		for {
-			appended := *b.appended.Load() // before reading, so no append is missed
+			appended := *b.progress.Load() // before reading, so no append is missed
 			res := b.fetchOnce(r, &plan)
 			if res.ready(r) {
 				res.send(w, &plan)
@@ -65,11 +77,51 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 
 // fetchPart is one partition to read: from the request, or from the fetch session.
 type fetchPart struct {
-	topic     string
-	partition int32
-	offset    int64
-	maxBytes  int32
-	sess      *sessionPartition // nil without a session
+	topic              string
+	partition          int32
+	offset             int64
+	maxBytes           int32
+	currentLeaderEpoch int32             // -1: not checked
+	sess               *sessionPartition // nil without a session
+}
+
+// noteFollowerFetch records a follower's fetch offsets, as its log end offsets, on the replicated
+// partitions this broker leads. Runs on the event loop, once per request (not on a parked
+// request's re-reads): the state machine's calls take a short lock and never block.
+func (b *Broker) noteFollowerFetch(replicaID int32, plan *fetchPlan) {
+	now := time.Now().UnixMilli()
+	for _, fp := range plan.parts {
+		p := b.lookupPartition(fp.topic, fp.partition)
+		if p == nil {
+			continue
+		}
+		rp := p.replica.Load()
+		if rp == nil || leaderEpochCode(rp.View(), fp.currentLeaderEpoch) != errNone {
+			continue
+		}
+		leo := p.log.LogEndOffset()
+		if fp.offset < p.log.LogStartOffset() || fp.offset > leo {
+			continue // answered OFFSET_OUT_OF_RANGE; the follower will truncate or start over
+		}
+		u, err := rp.FollowerFetch(replicaID, fp.offset, leo, now)
+		if err == nil {
+			b.afterReplicaUpdate(rp, u)
+		}
+	}
+}
+
+// leaderEpochCode checks a request's CurrentLeaderEpoch (-1: unchecked) against a replicated
+// partition's state: only the leader serves, in its own epoch.
+func leaderEpochCode(v *replica.View, current int32) int16 {
+	switch {
+	case current >= 0 && current < v.LeaderEpoch:
+		return errFencedLeaderEpoch
+	case current > v.LeaderEpoch:
+		return errUnknownLeaderEpoch
+	case v.Role != replica.RoleLeader:
+		return errNotLeaderOrFollower
+	}
+	return errNone
 }
 
 // partResult is what one read found.
@@ -126,11 +178,17 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 			p := b.lookupPartition(fp.topic, fp.partition)
 			if p == nil {
 				pr.code, pr.hw, pr.logStart = errUnknownTopicOrPartition, -1, -1
+			} else if code := fetchAllowed(p, r.ReplicaID, fp.currentLeaderEpoch); code != errNone {
+				pr.code, pr.hw, pr.logStart = code, -1, -1
 			} else {
 				pr.t = p.topic
 				pr.hw, pr.logStart = p.log.HighWatermark(), p.log.LogStartOffset()
+				upTo := pr.hw // consumers read below the high watermark only
+				if r.ReplicaID >= 0 && p.replica.Load() != nil {
+					upTo = p.log.LogEndOffset() // followers copy everything
+				}
 				maxBytes := max(min(int64(fp.maxBytes), budget-res.bytes), 0)
-				got, err := p.log.Read(fp.offset, maxBytes, pr.hw, res.bytes == 0)
+				got, err := p.log.Read(fp.offset, maxBytes, upTo, res.bytes == 0)
 				switch {
 				case errors.Is(err, log.ErrOffsetOutOfRange):
 					pr.code = errOffsetOutOfRange
@@ -202,6 +260,24 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 	e.tags()
 	res.parts = e.finish()
 	return res
+}
+
+// fetchAllowed checks a partition may be read here: always when it is not replicated (this node
+// is its only replica), else only from its leader in its epoch, and by a follower only if it is a
+// replica.
+func fetchAllowed(p *partition, replicaID, currentLeaderEpoch int32) int16 {
+	rp := p.replica.Load()
+	if rp == nil {
+		return errNone
+	}
+	v := rp.View()
+	if code := leaderEpochCode(v, currentLeaderEpoch); code != errNone {
+		return code
+	}
+	if replicaID >= 0 && !v.IsReplica(replicaID) {
+		return errNotLeaderOrFollower
+	}
+	return errNone
 }
 
 // fetchEncoder frames a Fetch response (v4-12) as byte parts interleaved with file regions.

@@ -1,9 +1,11 @@
 package broker
 
 // ListOffsets: v1-6. Timestamp -2 is the log start offset, -1 the high watermark (Kafka's answer
-// for read_uncommitted and read_committed alike while there are no transactions); any other
-// timestamp finds the first record at or after it through the time index (for a compressed batch,
-// that batch's base offset).
+// for read_uncommitted and read_committed alike while there are no transactions; a replica,
+// ReplicaID ≥ 0, gets the log end offset); any other timestamp finds the first record at or after
+// it below the high watermark through the time index (for a compressed batch, that batch's base
+// offset). A replicated partition answers only on its leader and checks CurrentLeaderEpoch (v4+)
+// as Fetch does; LeaderEpoch is the leader's current epoch (0 for a partition never assigned).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,11 +26,23 @@ func handleListOffsets(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Re
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset = -1, -1
 			p := b.lookupPartition(rt.Topic, rp.Partition)
+			current := rp.CurrentLeaderEpoch
+			if r.Version < 4 {
+				current = -1
+			}
+			var code int16
+			if p != nil {
+				code = listOffsetsAllowed(p, current)
+			}
 			switch {
 			case p == nil:
 				sp.ErrorCode = errUnknownTopicOrPartition
+			case code != errNone:
+				sp.ErrorCode = code
 			case rp.Timestamp == -2:
 				sp.Offset = p.log.LogStartOffset()
+			case rp.Timestamp == -1 && r.ReplicaID >= 0:
+				sp.Offset = p.log.LogEndOffset()
 			case rp.Timestamp == -1:
 				sp.Offset = p.log.HighWatermark()
 			case rp.Timestamp < 0:
@@ -43,9 +57,24 @@ func handleListOffsets(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Re
 				}
 			}
 			sp.LeaderEpoch = 0
+			if p != nil && p.replica.Load() != nil {
+				sp.LeaderEpoch = p.replica.Load().View().LeaderEpoch
+			}
+			if code != errNone {
+				sp.LeaderEpoch = -1
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// listOffsetsAllowed: a replicated partition's offsets come from its leader, in its epoch.
+func listOffsetsAllowed(p *partition, currentLeaderEpoch int32) int16 {
+	rp := p.replica.Load()
+	if rp == nil {
+		return errNone
+	}
+	return leaderEpochCode(rp.View(), currentLeaderEpoch)
 }

@@ -1,6 +1,10 @@
 package broker
 
-// Metadata: v0-12 (kafka-python probes with v0, where an empty topic list means all topics). This broker is every partition's leader and only replica (leader epoch 0).
+// Metadata: v0-12 (kafka-python probes with v0, where an empty topic list means all topics).
+// Brokers: this one and its peers (SetPeers). A partition never assigned has this broker as its
+// leader and only replica at leader epoch 0; a replicated one answers its assignment as this
+// broker knows it (leader, leader epoch, replicas, ISR), LEADER_NOT_AVAILABLE when it has no
+// leader. The controller id is this broker until the Raft controller is wired in.
 // Topic ids are returned from v10; the APIs that name topics by id are not advertised yet.
 // Auto-creation follows auto.create.topics.enable and, from v4, the request's
 // AllowAutoTopicCreation.
@@ -10,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -24,6 +29,14 @@ func handleMetadata(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Respo
 	adv := b.advertised.Load()
 	br.NodeID, br.Host, br.Port = b.cfg.NodeID, adv.host, adv.port
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	for _, peer := range b.peerList() {
+		pb := kmsg.NewMetadataResponseBroker()
+		pb.NodeID, pb.Host, pb.Port = peer.NodeID, peer.Host, peer.Port
+		if peer.Rack != "" {
+			pb.Rack = strPtr(peer.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, pb)
+	}
 	resp.ClusterID = strPtr(clusterID)
 	resp.ControllerID = b.cfg.NodeID
 
@@ -62,6 +75,13 @@ func handleMetadata(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Respo
 				mp.LeaderEpoch = 0
 				mp.Replicas = []int32{b.cfg.NodeID}
 				mp.ISR = []int32{b.cfg.NodeID}
+				if rp := p.replica.Load(); rp != nil {
+					v := rp.View()
+					mp.Leader, mp.LeaderEpoch, mp.Replicas, mp.ISR = v.Leader, v.LeaderEpoch, v.Replicas, v.ISR
+					if v.Leader == replica.NoLeader {
+						mp.ErrorCode = errLeaderNotAvailable
+					}
+				}
 				mt.Partitions = append(mt.Partitions, mp)
 			}
 		}

@@ -37,6 +37,7 @@ func handleDeleteTopics(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.R
 		delete(b.topics, name)
 		b.publishTopicsLocked()
 		for _, p := range t.partitions {
+			b.unfollow(p, -1) // a follower's fetcher stops copying it
 			p.log.Close()
 			os.RemoveAll(p.log.Dir())
 		}

@@ -6,7 +6,9 @@ package broker
 // An offset above the high watermark, or negative other than -1, is OFFSET_OUT_OF_RANGE; unknown
 // partitions are UNKNOWN_TOPIC_OR_PARTITION. The new log start offset is checkpointed, so it
 // survives a restart. Same behaviour as Kafka; the timeout is unused, as the deletion is done
-// before answering.
+// before answering. A replicated partition is answered by its leader only (NOT_LEADER_OR_FOLLOWER
+// elsewhere), once the leader's log start moved; followers follow it on their next fetch (Kafka
+// waits for every replica's low watermark).
 
 import (
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -42,6 +45,9 @@ func (b *Broker) deleteRecords(topic string, partition int32, offset int64) (int
 	p := b.lookupPartition(topic, partition)
 	if p == nil {
 		return -1, errUnknownTopicOrPartition
+	}
+	if rp := p.replica.Load(); rp != nil && rp.View().Role != replica.RoleLeader {
+		return -1, errNotLeaderOrFollower
 	}
 	if offset == -1 {
 		offset = p.log.HighWatermark()

@@ -119,8 +119,8 @@ var brokerProperties = []brokerProperty{
 		kafkaDefault: "CreateTime", defaultNamed: true, value: constProp("CreateTime"),
 		doc: "CreateTime keeps the producer's record timestamps; LogAppendTime stamps batches with the broker's clock."},
 	{key: "min.insync.replicas", topicKey: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
-		kafkaDefault: "1", defaultNamed: true, value: constProp("1"),
-		doc: "Replicas that must hold a write for acks=all; a single broker accepts only 1."},
+		kafkaDefault: "1", defaultNamed: true, value: int64Prop(func(b *Broker) int64 { return int64(b.minInsyncReplicas()) }),
+		doc: "In-sync replicas that must hold a write for acks=all, and below which the high watermark stops (KIP-966)."},
 }
 
 // topicConfigDefaults maps each topic config to the broker property it defaults from.

@@ -109,6 +109,9 @@ func (b *Broker) setTopicConfigsLocked(t *topic, configs map[string]string, cfg 
 		p.log.SetConfig(cfg)
 		p.maxMessageBytes.Store(maxBytes)
 		p.logAppendTime.Store(appendTime)
+		if rp := p.replica.Load(); rp != nil {
+			rp.SetConfig(b.replicaConfig(configs))
+		}
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package broker
 
-// DescribeCluster: v0-1. The cluster id is clusterID, the controller is this node and the only
-// broker is this node at its advertised address (no rack). From v1 the request's EndpointType must
+// DescribeCluster: v0-1. The cluster id is clusterID, the controller is this node, and the brokers
+// are this node at its advertised address (no rack) and its peers (SetPeers). From v1 the request's EndpointType must
 // be 1 (brokers); 2 (controllers) is UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers.
 // ClusterAuthorizedOperations, when asked for, lists every cluster operation: Sluice has no
 // authorizer, and Kafka without one reports the same. v2 (fenced brokers) is not served yet.
@@ -38,6 +38,14 @@ func handleDescribeCluster(b *Broker, req *netio.Request, kreq kmsg.Request) kms
 	br := kmsg.NewDescribeClusterResponseBroker()
 	br.NodeID, br.Host, br.Port = b.cfg.NodeID, adv.host, adv.port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	for _, peer := range b.peerList() {
+		pb := kmsg.NewDescribeClusterResponseBroker()
+		pb.NodeID, pb.Host, pb.Port = peer.NodeID, peer.Host, peer.Port
+		if peer.Rack != "" {
+			pb.Rack = strPtr(peer.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, pb)
+	}
 	if r.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperationsAll
 	}

@@ -30,10 +30,13 @@ type Broker struct {
 	apiMetrics     [maxAPIKey + 1]apiMetrics
 	sessions       fetchSessionCache
 
-	// Parked fetches wait for any append: one broker-wide channel, closed and replaced on append
-	// while anyone waits. Simple, at the price of spurious wake-ups across partitions.
-	fetchWaiters atomic.Int32
-	appended     atomic.Pointer[chan struct{}]
+	// Parked requests (long-poll fetches, acks=all produces) wait for progress: an append, a
+	// high watermark advance or an assignment change. One broker-wide channel, closed and replaced
+	// on progress while anyone waits. Simple, at the price of spurious wake-ups across partitions.
+	waiters  atomic.Int32
+	progress atomic.Pointer[chan struct{}]
+
+	repl replication // replicated partitions' fetchers, peers and ISR changes (replication.go)
 
 	cleaner *log.Cleaner
 	groups  *group.Coordinator // consumer groups and committed offsets (groups.go)
@@ -58,7 +61,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, topics: map[string]*topic{}, stop: make(chan struct{})}
 	ch := make(chan struct{})
-	b.appended.Store(&ch)
+	b.progress.Store(&ch)
 	b.SetAdvertisedAddr(cfg.AdvertisedHost, cfg.AdvertisedPort)
 	if err := b.loadTopics(); err != nil {
 		b.closeLogs()
@@ -99,6 +102,7 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	close(b.stop)
+	b.stopReplication() // fetchers write to the logs; they stop first
 	b.cleaner.Stop()
 	groupsErr := b.groups.Close() // answers parked JoinGroup/SyncGroup requests
 	b.parked.Wait()
@@ -227,13 +231,14 @@ func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
 	a.serve(b, req, kreq, tw)
 }
 
-// notifyAppend wakes parked fetches.
+// notifyAppend wakes parked requests: after an append, a high watermark advance or an
+// assignment change.
 func (b *Broker) notifyAppend() {
-	if b.fetchWaiters.Load() == 0 {
+	if b.waiters.Load() == 0 {
 		return
 	}
 	ch := make(chan struct{})
-	if old := b.appended.Swap(&ch); old != nil {
+	if old := b.progress.Swap(&ch); old != nil {
 		close(*old)
 	}
 }

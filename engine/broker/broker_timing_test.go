@@ -94,7 +94,7 @@ func BenchmarkFetch(b *testing.B) {
 	batch := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 1}, []record.Record{{Value: bytes.Repeat([]byte{'x'}, 16<<10)}})
 	p := br.lookupPartition("bench", 0)
 	for range 256 {
-		if r := p.produce(append([]byte(nil), batch...), 9); r.code != 0 {
+		if r, _ := p.produce(append([]byte(nil), batch...), 9, 1); r.code != 0 {
 			b.Fatal(r.msg)
 		}
 	}

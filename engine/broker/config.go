@@ -21,6 +21,21 @@ type Config struct {
 	// log.retention.bytes, log.segment.bytes, log.segment.ms (log.roll.ms), log.flush.interval.messages,
 	// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes).
 	LogDefaults log.Config
+	// Cluster: this broker is one of several and its partitions are replicated as the controller
+	// assigns them (SetPartitionState). A partition then opens with the high watermark its log
+	// checkpointed, not at its log end: a restarted replica must not take its uncommitted tail
+	// for committed. Without it (the single-node default) every stored record is committed.
+	Cluster bool
+	// Replication: min.insync.replicas (the broker default; the topic config overrides it) and
+	// the replica.* settings of leaders and their followers' fetchers. Zero values take Kafka's
+	// defaults (engine/replica).
+	MinInsyncReplicas            int32 // min.insync.replicas
+	ReplicaLagTimeMaxMs          int64 // replica.lag.time.max.ms
+	ReplicaFetchWaitMaxMs        int32 // replica.fetch.wait.max.ms
+	ReplicaFetchMaxBytes         int32 // replica.fetch.max.bytes (per partition)
+	ReplicaFetchResponseMaxBytes int32 // replica.fetch.response.max.bytes
+	ReplicaFetchBackoffMs        int64 // replica.fetch.backoff.ms
+	ReplicaSocketTimeoutMs       int64 // replica.socket.timeout.ms
 	// Groups is the group coordinator's configuration (group.* and offsets.* properties). The zero
 	// value means Kafka's defaults.
 	Groups group.Config

@@ -4,10 +4,19 @@
 // header and body in, response bytes and file regions out) and owns the topics, their partitions'
 // logs (engine/log) and the topic metadata file.
 //
+// Replication (replication.go, engine/replica): a partition assigned with SetPartitionState is
+// led by one broker and copied by the others' fetchers; one never assigned is this broker's alone,
+// as on a single node. Assignments and peer addresses come from outside (the controller; tests
+// now), ISR changes go out through an ISRChanger.
+//
 // Goroutines: ServeKafka runs on a netio event loop and must not block; requests that wait
-// (long-poll Fetch, durable Produce) park on their own goroutine and answer through the
-// ResponseWriter later. Topic creation and deletion serialize on Broker.mu; per-partition appends
-// serialize in engine/log; reads take no lock.
+// (long-poll Fetch, durable or acks=all Produce) park on their own goroutine and answer through
+// the ResponseWriter later. Topic creation and deletion serialize on Broker.mu; per-partition
+// appends (produce, a follower's fetcher) and role changes serialize on partition.mu, assignments
+// on partition.stateMu; reads take no lock. Each followed leader has a fetcher goroutine; a ticker
+// checks the ISRs of the partitions this broker leads; ISR proposals run on their own goroutines.
+// Lock order: Broker.mu, partition.stateMu, partition.mu, replication.mu; nothing waits for a
+// fetcher to stop while holding a partition lock.
 //
 // Invariants: per-partition errors never fail a whole request; every advertised API version is
 // decoded by kmsg and answered in that version; unknown keys and versions outside the advertised

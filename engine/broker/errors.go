@@ -6,6 +6,9 @@ const (
 	errOffsetOutOfRange         int16 = 1
 	errCorruptMessage           int16 = 2
 	errUnknownTopicOrPartition  int16 = 3
+	errLeaderNotAvailable       int16 = 5
+	errNotLeaderOrFollower      int16 = 6
+	errRequestTimedOut          int16 = 7
 	errMessageTooLarge          int16 = 10
 	errInvalidTopic             int16 = 17
 	errNotEnoughReplicas        int16 = 19
@@ -20,6 +23,8 @@ const (
 	errOutOfOrderSequence       int16 = 45
 	errInvalidProducerEpoch     int16 = 47
 	errKafkaStorage             int16 = 56
+	errFencedLeaderEpoch        int16 = 74
+	errUnknownLeaderEpoch       int16 = 75
 	errUnsupportedEndpointType  int16 = 119
 	errUnknownServerError       int16 = -1
 )

@@ -29,10 +29,11 @@ type sessionKey struct {
 
 type sessionPartition struct {
 	sessionKey
-	fetchOffset  int64
-	maxBytes     int32
-	sentHW       int64
-	sentLogStart int64
+	fetchOffset        int64
+	maxBytes           int32
+	currentLeaderEpoch int32
+	sentHW             int64
+	sentLogStart       int64
 }
 
 type fetchSession struct {
@@ -126,11 +127,20 @@ func (b *Broker) planFetch(r *kmsg.FetchRequest) fetchPlan {
 	return s.plan(true)
 }
 
+// currentLeaderEpoch is a Fetch partition's CurrentLeaderEpoch: -1 (no check) before v9.
+func currentLeaderEpoch(version int16, e int32) int32 {
+	if version < 9 {
+		return -1
+	}
+	return e
+}
+
 func requestParts(r *kmsg.FetchRequest) []fetchPart {
 	var parts []fetchPart
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
-			parts = append(parts, fetchPart{topic: rt.Topic, partition: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+			parts = append(parts, fetchPart{topic: rt.Topic, partition: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+				currentLeaderEpoch: currentLeaderEpoch(r.Version, rp.CurrentLeaderEpoch)})
 		}
 	}
 	return parts
@@ -148,6 +158,7 @@ func (s *fetchSession) update(r *kmsg.FetchRequest) {
 				s.parts = append(s.parts, sp)
 			}
 			sp.fetchOffset, sp.maxBytes = rp.FetchOffset, rp.PartitionMaxBytes
+			sp.currentLeaderEpoch = currentLeaderEpoch(r.Version, rp.CurrentLeaderEpoch)
 		}
 	}
 	for _, ft := range r.ForgottenTopics {
@@ -175,7 +186,8 @@ func (s *fetchSession) update(r *kmsg.FetchRequest) {
 func (s *fetchSession) plan(incremental bool) fetchPlan {
 	p := fetchPlan{incremental: incremental, sessionID: s.id, session: s, parts: make([]fetchPart, len(s.parts))}
 	for i, sp := range s.parts {
-		p.parts[i] = fetchPart{topic: sp.topic, partition: sp.partition, offset: sp.fetchOffset, maxBytes: sp.maxBytes, sess: sp}
+		p.parts[i] = fetchPart{topic: sp.topic, partition: sp.partition, offset: sp.fetchOffset, maxBytes: sp.maxBytes,
+			currentLeaderEpoch: sp.currentLeaderEpoch, sess: sp}
 	}
 	return p
 }

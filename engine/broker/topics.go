@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/internal/fsutil"
 )
 
@@ -26,7 +27,7 @@ type topic struct {
 	metrics    *topicMetrics // shared by the copies CreatePartitions publishes
 }
 
-// partition is one partition this broker leads: its log, producer state and fetch waiters.
+// partition is one partition this broker holds: its log, producer state and replication state.
 type partition struct {
 	topic *topic
 	index int32
@@ -37,6 +38,12 @@ type partition struct {
 
 	maxMessageBytes atomic.Int32
 	logAppendTime   atomic.Bool // message.timestamp.type=LogAppendTime
+
+	// replica is the partition's replication state once an assignment names it
+	// (SetPartitionState); nil means what it always meant: this node is the only replica and
+	// the leader at epoch 0. Once set it stays. stateMu serializes assignments.
+	replica atomic.Pointer[replica.Partition]
+	stateMu sync.Mutex
 }
 
 type topicsState struct {
@@ -67,7 +74,9 @@ func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, e
 	if err != nil {
 		return nil, err
 	}
-	l.SetHighWatermark(l.LogEndOffset()) // a single replica: everything stored is committed
+	if !b.cfg.Cluster {
+		l.SetHighWatermark(l.LogEndOffset()) // a single replica: everything stored is committed
+	}
 	pt := &partition{topic: t, index: p, log: l, producers: map[int64]*producerState{}}
 	if err := pt.loadProducerState(); err != nil {
 		l.Close()

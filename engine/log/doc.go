@@ -13,8 +13,9 @@
 //	.clean-shutdown                 written by Close, removed by Open
 //
 // Concurrency contract:
-//   - One writer at a time: Append, AppendAsFollower, Truncate, DeleteBefore, EnforceRetention,
-//     SetConfig and Close serialize on the log's writer lock.
+//   - One writer at a time: Append, AppendAsFollower, Truncate, TruncateFully,
+//     MaybeAssignEpochStartOffset, DeleteBefore, EnforceRetention, SetConfig and Close serialize
+//     on the log's writer lock.
 //   - Readers (Read, OffsetForTimestamp, the offset getters) take no lock. They load an atomically
 //     published segment list and per-segment sizes; the writer publishes bytes only after writing
 //     them, so bytes below a published size never change — except through Truncate, which the

@@ -56,6 +56,24 @@ func (l *Log) assignEpoch(e int32, start int64) error {
 	return l.writeEpochs()
 }
 
+// MaybeAssignEpochStartOffset records that leader epoch epoch starts at the log end offset, as a
+// broker does when it becomes leader (Kafka's maybeAssignEpochStartOffset), before it has written
+// anything in that epoch. Without it a new leader that has not yet written would answer a
+// follower's OffsetForLeaderEpoch for an epoch newer than any of its batches with "undefined"
+// instead of the end of the epoch the follower diverged in. An epoch not newer than the latest is
+// ignored.
+func (l *Log) MaybeAssignEpochStartOffset(epoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if epoch < 0 {
+		panic(fmt.Sprintf("BUG: leader epoch %d assigned", epoch))
+	}
+	return l.assignEpoch(epoch, l.logEndOffset.Load())
+}
+
 // truncateEpochsFromEnd drops epochs that start at or after leo (after Truncate). Caller holds l.mu.
 func (l *Log) truncateEpochsFromEnd(leo int64) {
 	c := &l.epochs

@@ -366,6 +366,9 @@ func (l *Log) Truncate(offset int64) error {
 		return ErrClosed
 	}
 	if offset >= l.logEndOffset.Load() {
+		// Nothing to cut, but an epoch that started at the log end without writing a batch (this
+		// log led briefly and wrote nothing) must go: the next leader's epochs follow from here.
+		l.truncateEpochsFromEnd(l.logEndOffset.Load())
 		return nil
 	}
 	segs := *l.segments.Load()
@@ -476,6 +479,19 @@ func (s *segment) rebuildTailState() error {
 	return nil
 }
 
+// TruncateFully empties the log and restarts it at offset, which may lie beyond the log end: a
+// follower whose leader's log start offset has moved past everything the follower holds (Kafka's
+// truncateFullyAndStartAt). The log start offset, log end offset and high watermark all become
+// offset.
+func (l *Log) TruncateFully(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.truncateFullyLocked(offset)
+}
+
 // truncateFullyLocked empties the log and restarts it at offset (a follower far behind).
 func (l *Log) truncateFullyLocked(offset int64) error {
 	segs := *l.segments.Load()
@@ -493,7 +509,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.logStartOffset.Store(offset)
 	l.logEndOffset.Store(offset)
 	l.highWatermark.Store(offset)
-	l.truncateEpochsFromEnd(offset)
+	l.truncateEpochsFromEnd(0) // every epoch goes: none of their batches is left
 	l.flush.clampRecoveryPoint(offset)
 	l.writeCheckpoint()
 	return nil
