@@ -4,7 +4,10 @@ package broker
 // Brokers: this one and its peers (SetPeers). A partition never assigned has this broker as its
 // leader and only replica at leader epoch 0; a replicated one answers its assignment as this
 // broker knows it (leader, leader epoch, replicas, ISR), LEADER_NOT_AVAILABLE when it has no
-// leader. The controller id is this broker until the Raft controller is wired in.
+// leader. The controller id is this broker. With a Raft controller attached (AttachController),
+// Metadata is answered from its image instead (controller.go): every registered unfenced broker,
+// each partition's leader, leader epoch, replicas and ISR, fenced replicas as offline, no
+// auto-creation.
 // Topic ids are returned from v10; the APIs that name topics by id are not advertised yet.
 // Auto-creation follows auto.create.topics.enable and, from v4, the request's
 // AllowAutoTopicCreation.
@@ -24,6 +27,9 @@ const clusterID = "sluice-single-node"
 
 func handleMetadata(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.MetadataRequest)
+	if l := b.link.Load(); l != nil {
+		return l.clusterMetadata(r) // the controller's image (controller.go)
+	}
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	br := kmsg.NewMetadataResponseBroker()
 	adv := b.advertised.Load()

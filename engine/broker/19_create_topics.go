@@ -2,7 +2,8 @@ package broker
 
 // CreateTopics: v0-7. Replication factor above 1 is INVALID_REPLICATION_FACTOR on a single broker;
 // explicit replica assignments are accepted only when they name this node alone. Unknown configs
-// and cleanup.policy=compact are INVALID_CONFIG with a message saying why.
+// and cleanup.policy=compact are INVALID_CONFIG with a message saying why. With a Raft controller
+// attached the request goes through it instead (ControllerLink.createTopics).
 
 import (
 	"fmt"
@@ -20,6 +21,9 @@ const maxPartitionsPerTopic = 10000
 
 func handleCreateTopics(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.CreateTopicsRequest)
+	if l := b.link.Load(); l != nil {
+		return l.createTopics(r) // placement by the Raft controller (controller.go)
+	}
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	b.mu.Lock()
 	defer b.mu.Unlock()

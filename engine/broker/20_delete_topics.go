@@ -22,6 +22,18 @@ func handleDeleteTopics(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.R
 			names = append(names, *t.Topic)
 		}
 	}
+	if b.link.Load() != nil {
+		// Cluster mode: a topic is deleted through the controller (a DeleteTopic record every
+		// broker applies), which is not wired yet; deleting it here alone would diverge.
+		for _, name := range names {
+			st := kmsg.NewDeleteTopicsResponseTopic()
+			st.Topic = strPtr(name)
+			st.ErrorCode = errInvalidRequest
+			st.ErrorMessage = strPtr("deleting topics in a cluster is not supported yet")
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, name := range names {

@@ -59,6 +59,11 @@ func (b *Broker) alterTopicConfigsLocked(typ kmsg.ConfigResourceType, name strin
 	next func(current map[string]string) (map[string]string, int16, string)) (int16, string) {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
+		if b.link.Load() != nil && !validateOnly {
+			// Cluster mode: topic configs live in the controller's image (AlterTopicConfig
+			// records), not wired yet; changing one broker's copy alone would diverge.
+			return errInvalidRequest, "altering topic configs in a cluster is not supported yet"
+		}
 	case kmsg.ConfigResourceTypeBroker:
 		return errInvalidRequest, brokerConfigsStatic
 	default:

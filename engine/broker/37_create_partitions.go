@@ -22,6 +22,9 @@ func init() { register(37, 0, 3, offLoop(handleCreatePartitions)) }
 
 func handleCreatePartitions(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.CreatePartitionsRequest)
+	if l := b.link.Load(); l != nil {
+		return l.createPartitions(r) // placement by the Raft controller (controller.go)
+	}
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	named := make(map[string]int, len(r.Topics))
 	for _, rt := range r.Topics {

@@ -46,6 +46,9 @@ func handleDescribeCluster(b *Broker, req *netio.Request, kreq kmsg.Request) kms
 		}
 		resp.Brokers = append(resp.Brokers, pb)
 	}
+	if l := b.link.Load(); l != nil {
+		l.clusterDescribe(resp) // the controller's image (controller.go)
+	}
 	if r.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperationsAll
 	}

@@ -36,7 +36,8 @@ type Broker struct {
 	waiters  atomic.Int32
 	progress atomic.Pointer[chan struct{}]
 
-	repl replication // replicated partitions' fetchers, peers and ISR changes (replication.go)
+	repl replication                    // replicated partitions' fetchers, peers and ISR changes (replication.go)
+	link atomic.Pointer[ControllerLink] // the Raft controller, in cluster mode (controller.go)
 
 	cleaner *log.Cleaner
 	groups  *group.Coordinator // consumer groups and committed offsets (groups.go)
@@ -102,6 +103,9 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	close(b.stop)
+	if l := b.link.Load(); l != nil {
+		l.Close() // no image applied, nor heartbeat sent, past this point
+	}
 	b.stopReplication() // fetchers write to the logs; they stop first
 	b.cleaner.Stop()
 	groupsErr := b.groups.Close() // answers parked JoinGroup/SyncGroup requests

@@ -6,8 +6,16 @@
 //
 // Replication (replication.go, engine/replica): a partition assigned with SetPartitionState is
 // led by one broker and copied by the others' fetchers; one never assigned is this broker's alone,
-// as on a single node. Assignments and peer addresses come from outside (the controller; tests
-// now), ISR changes go out through an ISRChanger.
+// as on a single node. Assignments and peer addresses come from outside, ISR changes go out
+// through an ISRChanger.
+//
+// Controller (controller.go): AttachController links the broker to a meta.Controller. The link
+// registers the broker and heartbeats; on the active controller it fences brokers past
+// broker.session.timeout.ms; it applies every image (SetPeers, EnsureTopic, SetPartitionState);
+// it commits ISR changes as ChangeISR records; CreateTopics, CreatePartitions, Metadata,
+// DescribeCluster and InitProducerId (producer-id blocks) go through the image. Decisions run on
+// the active controller's link, reached through ControllerLinkConfig.Route: in-process only until
+// a forwarding RPC exists. Its loops take no broker lock while waiting on Raft.
 //
 // Goroutines: ServeKafka runs on a netio event loop and must not block; requests that wait
 // (long-poll Fetch, durable or acks=all Produce) park on their own goroutine and answer through

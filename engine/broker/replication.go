@@ -12,10 +12,10 @@ package broker
 //   - follower: a Fetcher per leader broker copies the log (engine/replica); clients get
 //     NOT_LEADER_OR_FOLLOWER.
 //
-// Assignments come from whoever plays controller: SetPartitionState (tests now, the Raft
-// controller's image watcher in the next slice), with the other brokers' addresses from SetPeers.
-// ISR changes the leader decides go to the ISRChanger (SetISRChanger); the default one commits
-// them locally, at once, as the controller will through ChangeISR records.
+// Assignments come from whoever plays controller: SetPartitionState (testCluster in tests, the
+// Raft controller's image watcher in controller.go), with the other brokers' addresses from
+// SetPeers. ISR changes the leader decides go to the ISRChanger (SetISRChanger); the default one
+// commits them locally, at once; ControllerLink commits them as ChangeISR records.
 
 import (
 	"context"

@@ -50,10 +50,12 @@
 // blocks on a watcher (a watcher's channel holds only the newest image). Propose blocks until its
 // batch is applied on this node: never call it on a netio event loop.
 //
-// # What the broker does with it (next slice)
+// # What the broker does with it
 //
+// engine/broker's ControllerLink (controller.go there) does what follows, in-process for now.
 // Propose returns a *NotControllerError naming the active controller on any other node; the
-// broker forwards to that node (its listeners are in the image). Brokers register and heartbeat
+// broker runs the decision on that node's link (ControllerLinkConfig.Route: in-process only; over
+// the network a forwarding RPC to its CONTROLLER listener, not written yet). Brokers register and heartbeat
 // to the active controller, whose loop holds a Liveness and proposes FenceExpiredRecords; leaders
 // propose ChangeISR; every broker watches the image and becomes leader or follower of each
 // partition as its Leader and Replicas say, with LeaderEpoch stamped into its batches.

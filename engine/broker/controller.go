@@ -1,0 +1,709 @@
+package broker
+
+// The Raft controller wired into the broker (ControllerLink): registration and heartbeats, the
+// active controller's fencing loop, the image watcher that makes this broker leader or follower
+// of each partition, ISR changes as ChangeISR records, CreateTopics through placement, and
+// Metadata from the image.
+//
+// In-process only for now: a request the active controller must decide (registration,
+// heartbeat, ChangeISR, CreateTopic) is run on the active node's ControllerLink, found through
+// ControllerLinkConfig.Route. Every node of a test cluster holds a Controller, so Route maps a node
+// id to that node's link. Over the network Route is where a forwarding RPC to the active
+// controller's CONTROLLER listener goes (next slice); without Route a node can only act when it is
+// itself the active controller.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/engine/meta"
+	"github.com/sluicemq/sluice/engine/replica"
+)
+
+// Kafka's defaults of broker.session.timeout.ms and broker.heartbeat.interval.ms.
+const (
+	DefaultBrokerSessionTimeoutMs    = 9000
+	DefaultBrokerHeartbeatIntervalMs = 2000
+)
+
+// ControllerLinkConfig configures AttachController.
+type ControllerLinkConfig struct {
+	Controller *meta.Controller
+	// Listener is the listener name whose endpoint clients and followers use ("PLAINTEXT").
+	Listener string
+	Host     string // this broker's advertised host and port on Listener
+	Port     int32
+	Rack     string
+	// SessionTimeoutMs is broker.session.timeout.ms; HeartbeatIntervalMs broker.heartbeat.interval.ms.
+	SessionTimeoutMs    int64
+	HeartbeatIntervalMs int64
+	Policy              meta.Policy
+	// Route returns the link of node id, the active controller, when it is in this process; nil
+	// if it is not reachable. The seam for forwarding over the network.
+	Route func(id int32) *ControllerLink
+}
+
+// ControllerLink connects one broker to its node's meta.Controller.
+type ControllerLink struct {
+	b           *Broker
+	c           *meta.Controller
+	cfg         ControllerLinkConfig
+	incarnation [16]byte
+
+	epoch   atomic.Int64               // this broker's registered epoch; 0 until registered
+	image   atomic.Pointer[meta.Image] // the last image applied to the broker
+	applied atomic.Pointer[chan struct{}]
+	states  map[tpKeyMeta]PartitionState // watch loop only: what SetPartitionState last accepted
+
+	liveMu sync.Mutex
+	live   *meta.Liveness // while this node is the active controller
+
+	pids producerIDBlocks
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type tpKeyMeta struct {
+	topic     string
+	partition int32
+}
+
+// AttachController starts this broker's controller link. The broker must be in Cluster mode.
+// Close the link (Broker.Close does) before closing the controller.
+func (b *Broker) AttachController(cfg ControllerLinkConfig) (*ControllerLink, error) {
+	if !b.cfg.Cluster {
+		return nil, errors.New("controller link: the broker is not in cluster mode")
+	}
+	if cfg.Controller == nil {
+		return nil, errors.New("controller link: no controller")
+	}
+	if cfg.Listener == "" {
+		cfg.Listener = "PLAINTEXT"
+	}
+	if cfg.SessionTimeoutMs <= 0 {
+		cfg.SessionTimeoutMs = DefaultBrokerSessionTimeoutMs
+	}
+	if cfg.HeartbeatIntervalMs <= 0 {
+		cfg.HeartbeatIntervalMs = DefaultBrokerHeartbeatIntervalMs
+	}
+	l := &ControllerLink{b: b, c: cfg.Controller, cfg: cfg, states: map[tpKeyMeta]PartitionState{}, stop: make(chan struct{})}
+	rand.Read(l.incarnation[:])
+	ch := make(chan struct{})
+	l.applied.Store(&ch)
+	l.image.Store(meta.Empty)
+	if !b.link.CompareAndSwap(nil, l) {
+		return nil, errors.New("controller link: already attached")
+	}
+	b.SetISRChanger(l)
+	l.wg.Add(3)
+	go l.watchLoop()
+	go l.brokerLoop()
+	go l.activeLoop()
+	return l, nil
+}
+
+// Close stops the link's loops. Idempotent.
+func (l *ControllerLink) Close() {
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		l.wg.Wait()
+	})
+}
+
+// Image is the last metadata image applied to this broker.
+func (l *ControllerLink) Image() *meta.Image { return l.image.Load() }
+
+// BrokerEpoch is this broker's registered epoch, 0 before registration.
+func (l *ControllerLink) BrokerEpoch() int64 { return l.epoch.Load() }
+
+func (l *ControllerLink) stopped() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d or until the link stops; false if it stopped.
+func (l *ControllerLink) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-l.stop:
+		return false
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// onActive runs fn on the active controller's link, retrying while there is none or it moves,
+// until ctx ends or the link stops.
+func (l *ControllerLink) onActive(ctx context.Context, fn func(active *ControllerLink) error) error {
+	for {
+		target := l
+		if !l.c.IsActive() {
+			target = nil
+			if id, _ := l.c.Leader(); id >= 0 && l.cfg.Route != nil {
+				target = l.cfg.Route(id)
+			}
+		}
+		var err error
+		if target != nil {
+			err = fn(target)
+			var nc *meta.NotControllerError
+			if !errors.As(err, &nc) && !errors.Is(err, meta.ErrClosed) {
+				return err
+			}
+		} else {
+			err = &meta.NotControllerError{LeaderID: -1}
+		}
+		if !l.sleep(ctx, 50*time.Millisecond) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			}
+			return meta.ErrClosed
+		}
+	}
+}
+
+// submit decides records on the active controller's image and proposes them there. decide may
+// return no records (nothing to do).
+func (l *ControllerLink) submit(ctx context.Context, decide func(img *meta.Image) ([]meta.Record, error)) error {
+	return l.onActive(ctx, func(a *ControllerLink) error {
+		if !a.c.IsActive() {
+			return &meta.NotControllerError{LeaderID: -1}
+		}
+		recs, err := decide(a.c.Image())
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		return a.c.Propose(ctx, recs...)
+	})
+}
+
+// heartbeat is a broker's heartbeat arriving at the active controller: it renews the session and
+// unfences a fenced broker.
+func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64) error {
+	l.liveMu.Lock()
+	live := l.live
+	if live == nil || !l.c.IsActive() {
+		l.liveMu.Unlock()
+		return &meta.NotControllerError{LeaderID: -1}
+	}
+	img := l.c.Image()
+	err := live.Heartbeat(img, id, epoch, time.Now().UnixMilli())
+	l.liveMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if br := img.Broker(id); br != nil && br.Fenced {
+		recs := meta.UnfenceBrokerRecords(img, id, l.cfg.Policy)
+		if len(recs) > 0 {
+			l.b.logger.Info("controller: unfencing broker", "broker", id, "epoch", epoch)
+			return l.c.Propose(ctx, recs...)
+		}
+	}
+	return nil
+}
+
+// brokerLoop registers this broker and heartbeats every broker.heartbeat.interval.ms,
+// registering again when the controller no longer knows this incarnation.
+func (l *ControllerLink) brokerLoop() {
+	defer l.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-l.stop
+		cancel()
+	}()
+	id := l.b.cfg.NodeID
+	interval := time.Duration(l.cfg.HeartbeatIntervalMs) * time.Millisecond
+	for !l.stopped() {
+		if l.epoch.Load() == 0 {
+			reg := meta.RegisterBroker{BrokerID: id, IncarnationID: l.incarnation, Rack: l.cfg.Rack,
+				Endpoints: []meta.Endpoint{{Listener: l.cfg.Listener, Host: l.cfg.Host, Port: l.cfg.Port}}}
+			var epoch int64
+			err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+				return meta.RegisterBrokerRecords(img, reg, l.cfg.Policy), nil
+			})
+			if err == nil {
+				// Applied on the active controller; the epoch is in its image.
+				err = l.onActive(ctx, func(a *ControllerLink) error {
+					if br := a.c.Image().Broker(id); br != nil && br.IncarnationID == l.incarnation {
+						epoch = br.Epoch
+						return nil
+					}
+					return &meta.NotControllerError{LeaderID: -1}
+				})
+			}
+			if err != nil {
+				if !l.stopped() {
+					l.b.logger.Warn("broker registration failed", "err", err)
+				}
+				l.sleep(ctx, interval)
+				continue
+			}
+			l.epoch.Store(epoch)
+			l.b.logger.Info("broker registered", "broker", id, "epoch", epoch)
+		}
+		hctx, hcancel := context.WithTimeout(ctx, time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond)
+		err := l.onActive(hctx, func(a *ControllerLink) error { return a.heartbeat(hctx, id, l.epoch.Load()) })
+		hcancel()
+		if errors.Is(err, meta.ErrUnknownBroker) || errors.Is(err, meta.ErrStaleBrokerEpoch) {
+			l.b.logger.Warn("heartbeat refused: registering again", "err", err)
+			l.epoch.Store(0)
+			continue
+		}
+		if err != nil && !l.stopped() {
+			l.b.logger.Debug("heartbeat failed", "err", err)
+		}
+		l.sleep(ctx, interval)
+	}
+}
+
+// activeLoop is the active controller's liveness task: while this node leads the quorum it holds
+// the brokers' sessions and fences those that miss broker.session.timeout.ms, moving their
+// leaderships in the same batch.
+func (l *ControllerLink) activeLoop() {
+	defer l.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-l.stop
+		cancel()
+	}()
+	t := time.NewTicker(max(time.Duration(l.cfg.HeartbeatIntervalMs)*time.Millisecond/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		if !l.c.IsActive() {
+			l.liveMu.Lock()
+			l.live = nil
+			l.liveMu.Unlock()
+			continue
+		}
+		l.liveMu.Lock()
+		fresh := l.live == nil
+		l.liveMu.Unlock()
+		if fresh {
+			// Decide on an image holding every committed change; sessions start afresh (not in
+			// the log), so every unfenced broker gets a full session from now.
+			if err := l.c.Barrier(ctx); err != nil {
+				continue
+			}
+			l.liveMu.Lock()
+			l.live = meta.NewLiveness()
+			l.liveMu.Unlock()
+			l.b.logger.Info("controller: active", "node", l.b.cfg.NodeID)
+		}
+		l.liveMu.Lock()
+		img := l.c.Image()
+		recs := meta.FenceExpiredRecords(img, l.live, time.Now().UnixMilli(), l.cfg.SessionTimeoutMs, l.cfg.Policy)
+		l.liveMu.Unlock()
+		if len(recs) == 0 {
+			continue
+		}
+		for _, r := range recs {
+			l.b.logger.Info("controller: session expired", "record", meta.FormatRecord(img, r))
+		}
+		if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
+			l.b.logger.Warn("controller: fencing failed", "err", err)
+		}
+	}
+}
+
+// watchLoop applies every new image to the broker.
+func (l *ControllerLink) watchLoop() {
+	defer l.wg.Done()
+	ch, stopWatch := l.c.Watch()
+	defer stopWatch()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case img, ok := <-ch:
+			if !ok {
+				return
+			}
+			l.apply(img)
+		}
+	}
+}
+
+// apply makes the broker match img: peers, topics, and the partitions it replicates.
+func (l *ControllerLink) apply(img *meta.Image) {
+	b := l.b
+	var peers []Peer
+	for _, br := range img.Brokers() {
+		if e, ok := br.Endpoint(l.cfg.Listener); ok {
+			peers = append(peers, Peer{NodeID: br.ID, Host: e.Host, Port: e.Port, Rack: br.Rack})
+		}
+	}
+	b.SetPeers(peers)
+	self := b.cfg.NodeID
+	for _, name := range img.TopicNames() {
+		t := img.Topic(name)
+		if err := b.EnsureTopic(name, int32(len(t.Partitions)), cloneConfigs(t.Configs)); err != nil {
+			b.logger.Warn("applying metadata: topic", "topic", name, "err", err)
+			continue
+		}
+		for i := range t.Partitions {
+			p := &t.Partitions[i]
+			if !p.IsReplica(self) {
+				continue
+			}
+			ps := PartitionState{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR,
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
+			k := tpKeyMeta{name, int32(i)}
+			if prev, ok := l.states[k]; ok && prev.LeaderEpoch == ps.LeaderEpoch && prev.PartitionEpoch == ps.PartitionEpoch {
+				continue
+			}
+			if err := b.SetPartitionState(ps); err != nil {
+				if !errors.Is(err, replica.ErrStaleAssignment) && !b.closed.Load() {
+					b.logger.Warn("applying metadata: partition", "topic", name, "partition", i, "err", err)
+				}
+				continue
+			}
+			l.states[k] = ps
+		}
+	}
+	l.image.Store(img)
+	next := make(chan struct{})
+	close(*l.applied.Swap(&next))
+}
+
+// waitApplied waits until an image satisfying ok has been applied to this broker.
+func (l *ControllerLink) waitApplied(ctx context.Context, ok func(*meta.Image) bool) error {
+	for {
+		ch := *l.applied.Load()
+		if ok(l.image.Load()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.stop:
+			return meta.ErrClosed
+		}
+	}
+}
+
+func cloneConfigs(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// ChangeISR commits a leader's ISR change as a ChangeISR record (replica.ISRChanger).
+func (l *ControllerLink) ChangeISR(ctx context.Context, ch replica.ISRChange) error {
+	return l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+		t := img.Topic(ch.Topic)
+		if t == nil {
+			return nil, fmt.Errorf("topic %s: %w", ch.Topic, meta.ErrUnknownTopic)
+		}
+		return []meta.Record{meta.ChangeISR{TopicID: t.ID, Partition: ch.Partition, BrokerID: ch.BrokerID,
+			LeaderEpoch: ch.LeaderEpoch, PartitionEpoch: ch.PartitionEpoch, ISR: ch.ISR}}, nil
+	})
+}
+
+// createTopicsTimeout bounds a CreateTopics request that names no timeout.
+const createTopicsTimeout = 30 * time.Second
+
+// createTopics answers CreateTopics in cluster mode: placement over the unfenced brokers by the
+// active controller, answered once this broker has applied the image holding the topic.
+func (l *ControllerLink) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	b := l.b
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	timeout := createTopicsTimeout
+	if r.TimeoutMillis > 0 {
+		timeout = time.Duration(r.TimeoutMillis) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		fail := func(code int16, msg string) {
+			st.ErrorCode = code
+			st.ErrorMessage = strPtr(msg)
+		}
+		partitions, rf := rt.NumPartitions, rt.ReplicationFactor
+		if partitions == -1 {
+			partitions = b.cfg.NumPartitions
+		}
+		if rf == -1 {
+			rf = max(b.cfg.DefaultReplicationFactor, 1)
+		}
+		configs := map[string]string{}
+		for _, c := range rt.Configs {
+			if c.Value != nil {
+				configs[c.Name] = *c.Value
+			}
+		}
+		_, cfgErr := topicLogConfig(b.cfg.LogDefaults, configs)
+		var id [16]byte
+		switch {
+		case !validTopicName(rt.Topic):
+			fail(errInvalidTopic, fmt.Sprintf("topic name %q is illegal: use 1-249 of [a-zA-Z0-9._-]", rt.Topic))
+		case len(rt.ReplicaAssignment) > 0:
+			fail(errInvalidReplicaAssignment, "explicit replica assignments are not supported yet")
+		case partitions <= 0 || partitions > maxPartitionsPerTopic:
+			fail(errInvalidPartitions, fmt.Sprintf("number of partitions must be 1-%d, not %d", maxPartitionsPerTopic, partitions))
+		case cfgErr != nil:
+			fail(errInvalidConfig, cfgErr.Error())
+		case r.ValidateOnly:
+			if _, err := meta.CreateTopicRecord(l.image.Load(), rt.Topic, newTopicID(), partitions, int(rf), configs); err != nil {
+				fail(metaErrorCode(err), err.Error())
+			}
+		default:
+			id = newTopicID()
+			err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+				if t := img.Topic(rt.Topic); t != nil && t.ID == id {
+					return nil, nil // committed before a controller change: done
+				}
+				rec, err := meta.CreateTopicRecord(img, rt.Topic, id, partitions, int(rf), configs)
+				if err != nil {
+					return nil, err
+				}
+				return []meta.Record{rec}, nil
+			})
+			if err == nil {
+				err = l.waitApplied(ctx, func(img *meta.Image) bool {
+					t := img.Topic(rt.Topic)
+					return t != nil && t.ID == id
+				})
+			}
+			switch {
+			case err == nil:
+				b.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions, "replication_factor", rf)
+			case errors.Is(err, context.DeadlineExceeded):
+				fail(errRequestTimedOut, err.Error())
+			default:
+				fail(metaErrorCode(err), err.Error())
+			}
+		}
+		if st.ErrorCode == errNone {
+			st.NumPartitions, st.ReplicationFactor = partitions, rf
+			st.TopicID = id
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// metaErrorCode maps a controller decision's error to a Kafka error code.
+func metaErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, meta.ErrTopicExists):
+		return errTopicAlreadyExists
+	case errors.Is(err, meta.ErrInvalidReplicationFactor):
+		return errInvalidReplicationFactor
+	case errors.Is(err, meta.ErrInvalidTopic):
+		return errInvalidTopic
+	case errors.Is(err, meta.ErrInvalidPartitions):
+		return errInvalidPartitions
+	case errors.Is(err, meta.ErrInvalidConfig):
+		return errInvalidConfig
+	case errors.Is(err, meta.ErrInvalidReplicas):
+		return errInvalidReplicaAssignment
+	default:
+		return errUnknownServerError
+	}
+}
+
+// clusterMetadata answers Metadata from the image: every registered unfenced broker, and each
+// partition's leader, replicas, ISR and leader epoch (fenced replicas as offline).
+func (l *ControllerLink) clusterMetadata(r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	img := l.image.Load()
+	for _, br := range img.UnfencedBrokers() {
+		e, ok := br.Endpoint(l.cfg.Listener)
+		if !ok {
+			continue
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, e.Host, e.Port
+		if br.Rack != "" {
+			mb.Rack = strPtr(br.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	resp.ClusterID = strPtr(clusterID)
+	resp.ControllerID, _ = l.c.Leader()
+	var names []string
+	if r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0) {
+		names = img.TopicNames()
+	} else {
+		for _, t := range r.Topics {
+			if t.Topic != nil {
+				names = append(names, *t.Topic)
+			}
+		}
+	}
+	for _, name := range names {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = strPtr(name)
+		t := img.Topic(name)
+		switch {
+		case t == nil && !validTopicName(name):
+			mt.ErrorCode = errInvalidTopic
+		case t == nil:
+			mt.ErrorCode = errUnknownTopicOrPartition // no auto-creation in cluster mode yet
+		default:
+			mt.TopicID = t.ID
+			for i := range t.Partitions {
+				p := &t.Partitions[i]
+				mp := kmsg.NewMetadataResponseTopicPartition()
+				mp.Partition = int32(i)
+				mp.Leader, mp.LeaderEpoch = p.Leader, p.LeaderEpoch
+				mp.Replicas, mp.ISR = append([]int32(nil), p.Replicas...), append([]int32(nil), p.ISR...)
+				for _, rid := range p.Replicas {
+					if br := img.Broker(rid); br == nil || br.Fenced {
+						mp.OfflineReplicas = append(mp.OfflineReplicas, rid)
+					}
+				}
+				if p.Leader == meta.NoLeader {
+					mp.ErrorCode = errLeaderNotAvailable
+				}
+				mt.Partitions = append(mt.Partitions, mp)
+			}
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp
+}
+
+// producerIDBlocks hands out producer ids from blocks the controller allocates to this broker
+// (AllocateProducerIDs records), so no two brokers ever give out the same id.
+type producerIDBlocks struct {
+	mu        sync.Mutex
+	next, end int64
+}
+
+// nextProducerID returns an unused producer id, asking the controller for a new block when this
+// broker's is spent.
+func (l *ControllerLink) nextProducerID(ctx context.Context) (int64, error) {
+	l.pids.mu.Lock()
+	defer l.pids.mu.Unlock()
+	if l.pids.next >= l.pids.end {
+		self := l.b.cfg.NodeID
+		var rec meta.AllocateProducerIDs
+		err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+			var err error
+			rec, err = meta.AllocateProducerIDsRecord(img, self, meta.DefaultProducerIDBlockSize)
+			if err != nil {
+				return nil, err
+			}
+			return []meta.Record{rec}, nil
+		})
+		if err != nil {
+			return -1, err
+		}
+		l.pids.next, l.pids.end = rec.FirstProducerID, rec.FirstProducerID+int64(rec.Size)
+	}
+	id := l.pids.next
+	l.pids.next++
+	return id, nil
+}
+
+// createPartitions answers CreatePartitions in cluster mode: the new partitions are placed by the
+// active controller with the topic's replication factor, answered once applied here. Explicit
+// assignments are not supported yet.
+func (l *ControllerLink) createPartitions(r *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	timeout := createTopicsTimeout
+	if r.TimeoutMillis > 0 {
+		timeout = time.Duration(r.TimeoutMillis) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	named := make(map[string]int, len(r.Topics))
+	for _, rt := range r.Topics {
+		named[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		fail := func(code int16, msg string) { st.ErrorCode, st.ErrorMessage = code, strPtr(msg) }
+		t := l.image.Load().Topic(rt.Topic)
+		switch {
+		case named[rt.Topic] > 1:
+			fail(errInvalidRequest, fmt.Sprintf("topic %q is named more than once in the request", rt.Topic))
+		case t == nil:
+			fail(errUnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", rt.Topic))
+		case rt.Assignment != nil:
+			fail(errInvalidReplicaAssignment, "explicit replica assignments are not supported yet")
+		case rt.Count > maxPartitionsPerTopic:
+			fail(errInvalidPartitions, fmt.Sprintf("number of partitions must be at most %d, not %d", maxPartitionsPerTopic, rt.Count))
+		case r.ValidateOnly:
+			if _, err := meta.CreatePartitionsRecord(l.image.Load(), rt.Topic, rt.Count); err != nil {
+				fail(metaErrorCode(err), err.Error())
+			}
+		default:
+			id := t.ID
+			err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+				if cur := img.TopicByID(id); cur != nil && int32(len(cur.Partitions)) == rt.Count {
+					return nil, nil // committed before a controller change: done
+				}
+				rec, err := meta.CreatePartitionsRecord(img, rt.Topic, rt.Count)
+				if err != nil {
+					return nil, err
+				}
+				return []meta.Record{rec}, nil
+			})
+			if err == nil {
+				err = l.waitApplied(ctx, func(img *meta.Image) bool {
+					cur := img.TopicByID(id)
+					return cur != nil && int32(len(cur.Partitions)) >= rt.Count
+				})
+			}
+			switch {
+			case err == nil:
+				l.b.logger.Info("created partitions", "topic", rt.Topic, "partitions", rt.Count)
+			case errors.Is(err, context.DeadlineExceeded):
+				fail(errRequestTimedOut, err.Error())
+			default:
+				fail(metaErrorCode(err), err.Error())
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// clusterDescribe fills DescribeCluster's brokers and controller from the image.
+func (l *ControllerLink) clusterDescribe(resp *kmsg.DescribeClusterResponse) {
+	resp.ControllerID, _ = l.c.Leader()
+	resp.Brokers = nil
+	for _, br := range l.image.Load().UnfencedBrokers() {
+		e, ok := br.Endpoint(l.cfg.Listener)
+		if !ok {
+			continue
+		}
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port = br.ID, e.Host, e.Port
+		if br.Rack != "" {
+			db.Rack = strPtr(br.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, db)
+	}
+}

@@ -1,0 +1,437 @@
+package broker
+
+// Three brokers in one process, each with its own meta.Controller (three voters over real TCP
+// transports on loopback) and its own netio server: the Raft controller, not testCluster,
+// registers them, places partitions, commits ISR changes and fences a dead leader.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/meta"
+)
+
+const (
+	testSessionTimeoutMs    = 1500
+	testHeartbeatIntervalMs = 200
+)
+
+type metaNode struct {
+	tb   *testBroker
+	c    *meta.Controller
+	link *ControllerLink
+}
+
+// metaCluster runs brokers with real controllers. Route finds a node's link by id (the seam a
+// forwarding RPC will fill).
+type metaCluster struct {
+	t        *testing.T
+	voters   []meta.Voter
+	dirs     map[int32]string
+	metaDirs map[int32]string
+
+	mu    sync.Mutex
+	nodes map[int32]*metaNode
+}
+
+func startMetaCluster(t *testing.T, n int) *metaCluster {
+	t.Helper()
+	mc := &metaCluster{t: t, dirs: map[int32]string{}, metaDirs: map[int32]string{}, nodes: map[int32]*metaNode{}}
+	var ls []net.Listener
+	for id := int32(1); id <= int32(n); id++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		mc.voters = append(mc.voters, meta.Voter{ID: id, Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port})
+		mc.dirs[id], mc.metaDirs[id] = t.TempDir(), t.TempDir()
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	var wg sync.WaitGroup
+	for id := int32(1); id <= int32(n); id++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); mc.start(id) }()
+	}
+	wg.Wait()
+	return mc
+}
+
+func (mc *metaCluster) start(id int32) *metaNode {
+	t := mc.t
+	c, err := meta.Open(meta.Config{
+		NodeID: id, Voters: mc.voters, Dir: mc.metaDirs[id],
+		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		ProposeTimeout: 5 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Errorf("controller %d: %v", id, err)
+		return nil
+	}
+	tb := startBroker(t, mc.dirs[id], func(cfg *Config) {
+		cfg.NodeID, cfg.Cluster = id, true
+		cfg.ReplicaLagTimeMaxMs = testReplicaLagMs
+		cfg.ReplicaFetchWaitMaxMs = testReplicaFetchWaitMs
+		cfg.ReplicaFetchBackoffMs = testReplicaBackoffMs
+		cfg.ReplicaSocketTimeoutMs = 5000
+	})
+	host, port, _ := net.SplitHostPort(tb.addr)
+	p, _ := strconv.Atoi(port)
+	link, err := tb.b.AttachController(ControllerLinkConfig{
+		Controller: c, Host: host, Port: int32(p),
+		SessionTimeoutMs: testSessionTimeoutMs, HeartbeatIntervalMs: testHeartbeatIntervalMs,
+		Route: mc.route,
+	})
+	if err != nil {
+		t.Errorf("attach %d: %v", id, err)
+		return nil
+	}
+	n := &metaNode{tb: tb, c: c, link: link}
+	mc.mu.Lock()
+	mc.nodes[id] = n
+	mc.mu.Unlock()
+	t.Cleanup(func() { mc.stopIf(id, n) }) // before startBroker's cleanup
+	return n
+}
+
+func (mc *metaCluster) route(id int32) *ControllerLink {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if n := mc.nodes[id]; n != nil {
+		return n.link
+	}
+	return nil
+}
+
+func (mc *metaCluster) node(id int32) *metaNode {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	n := mc.nodes[id]
+	if n == nil {
+		mc.t.Fatalf("node %d is not running", id)
+	}
+	return n
+}
+
+// stop stops node id's broker (and its link) and then its controller, as a crash would.
+func (mc *metaCluster) stop(id int32) {
+	mc.mu.Lock()
+	n := mc.nodes[id]
+	mc.mu.Unlock()
+	mc.stopIf(id, n)
+}
+
+func (mc *metaCluster) stopIf(id int32, n *metaNode) {
+	mc.mu.Lock()
+	if n == nil || mc.nodes[id] != n {
+		mc.mu.Unlock()
+		return
+	}
+	delete(mc.nodes, id)
+	mc.mu.Unlock()
+	n.tb.stop()
+	if err := n.c.Close(); err != nil {
+		mc.t.Errorf("controller %d close: %v", id, err)
+	}
+}
+
+func (mc *metaCluster) addrs(ids ...int32) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, mc.node(id).tb.addr)
+	}
+	return out
+}
+
+// waitImage waits until node id has applied an image satisfying cond.
+func (mc *metaCluster) waitImage(id int32, what string, cond func(*meta.Image) error) *meta.Image {
+	mc.t.Helper()
+	var img *meta.Image
+	eventually(mc.t, fmt.Sprintf("node %d: %s", id, what), func() error {
+		img = mc.node(id).link.Image()
+		return cond(img)
+	})
+	return img
+}
+
+// waitLogsConverged waits until the listed nodes hold identical logs ending at leo, HW at leo.
+func (mc *metaCluster) waitLogsConverged(topic string, partition int32, leo int64, ids ...int32) {
+	mc.t.Helper()
+	eventually(mc.t, fmt.Sprintf("%s-%d converging at %d on %v", topic, partition, leo, ids), func() error {
+		var first []byte
+		for i, id := range ids {
+			tb := mc.node(id).tb
+			p := tb.b.lookupPartition(topic, partition)
+			if p == nil {
+				return fmt.Errorf("node %d: no partition", id)
+			}
+			if p.log.LogEndOffset() != leo || p.log.HighWatermark() != leo {
+				return fmt.Errorf("node %d: log end %d high watermark %d", id, p.log.LogEndOffset(), p.log.HighWatermark())
+			}
+			got := logBytes(mc.t, tb, topic, partition)
+			if i == 0 {
+				first = got
+			} else if string(got) != string(first) {
+				return fmt.Errorf("node %d's log differs from node %d's", id, ids[0])
+			}
+		}
+		return nil
+	})
+}
+
+func allUnfenced(n int) func(*meta.Image) error {
+	return func(img *meta.Image) error {
+		if got := len(img.UnfencedBrokers()); got != n {
+			return fmt.Errorf("%d unfenced brokers:\n%s", got, img)
+		}
+		return nil
+	}
+}
+
+// TestControllerFailover: CreateTopic RF=3 through the controller, an idempotent acks=all
+// producer, convergence; the partition leader's broker and controller stop; the survivors fence it
+// after broker.session.timeout.ms and elect a new leader from the ISR in a new leader epoch; the
+// producer carries on and a consumer reads every acknowledged record once, in order. The stopped
+// node returns with an unreplicated tail in its old epoch, truncates it (KIP-101), follows and
+// rejoins the ISR. Along the way: admin requests through the controller (TOPIC_ALREADY_EXISTS,
+// INVALID_REPLICATION_FACTOR, CreatePartitions, DeleteTopics and topic AlterConfigs refused),
+// DescribeCluster, and producer ids unique across brokers.
+func TestControllerFailover(t *testing.T) {
+	start := time.Now()
+	mc := startMetaCluster(t, 3)
+	for id := int32(1); id <= 3; id++ {
+		mc.waitImage(id, "three unfenced brokers", allUnfenced(3))
+	}
+	t.Logf("cluster up: %v", time.Since(start))
+	ctx := context.Background()
+	seeds := kgo.SeedBrokers(mc.addrs(1, 2, 3)...)
+	adm := kadm.NewClient(mc.node(1).tb.client(seeds))
+
+	const topic = "failover"
+	if _, err := adm.CreateTopic(ctx, 1, 4, nil, "too-wide"); !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("RF 4 on 3 brokers: %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+	mis := "2"
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &mis}, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	// kadm asks the controller Metadata names; it answered once it had applied the topic.
+	ctrl, _ := mc.node(1).c.Leader()
+	if img := mc.node(ctrl).link.Image(); img.Topic(topic) == nil {
+		t.Fatalf("CreateTopics answered before node %d applied the topic", ctrl)
+	}
+	img := mc.waitImage(1, "the topic", func(img *meta.Image) error {
+		if img.Topic(topic) == nil {
+			return errors.New("no topic")
+		}
+		return nil
+	})
+	p0 := img.Partition(topic, 0)
+	if p0 == nil || len(p0.Replicas) != 3 || len(p0.ISR) != 3 || p0.Leader == meta.NoLeader {
+		t.Fatalf("placement: %v", p0)
+	}
+	oldLeader, oldEpoch := p0.Leader, p0.LeaderEpoch
+	t.Logf("topic created: leader %d epoch %d (%v)", oldLeader, oldEpoch, time.Since(start))
+
+	// Admin through the controller: a name taken, partitions added with the topic's replication
+	// factor, deletion refused (not wired yet), DescribeCluster from the image.
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("creating %s again: %v, want TOPIC_ALREADY_EXISTS", topic, err)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 2, nil, "grow"); err != nil {
+		t.Fatalf("create grow: %v", err)
+	}
+	for id := int32(1); id <= 3; id++ { // kadm reads the partition count from any broker's Metadata
+		mc.waitImage(id, "grow", func(img *meta.Image) error {
+			if img.Topic("grow") == nil {
+				return errors.New("no topic grow")
+			}
+			return nil
+		})
+	}
+	if rs, err := adm.CreatePartitions(ctx, 2, "grow"); err != nil || rs["grow"].Err != nil {
+		t.Fatalf("create partitions: %v %v", err, rs["grow"].Err)
+	}
+	mc.waitImage(1, "grow with 3 partitions of 2 replicas", func(img *meta.Image) error {
+		g := img.Topic("grow")
+		if g == nil || len(g.Partitions) != 3 {
+			return fmt.Errorf("grow: %v", g)
+		}
+		for i := range g.Partitions {
+			if len(g.Partitions[i].Replicas) != 2 {
+				return fmt.Errorf("grow-%d: %v", i, &g.Partitions[i])
+			}
+		}
+		return nil
+	})
+	if rs, err := adm.DeleteTopics(ctx, "grow"); err == nil && rs["grow"].Err == nil {
+		t.Fatal("DeleteTopics in a cluster: accepted, want refused until it goes through the controller")
+	}
+	ret := "60000"
+	if rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: &ret}}, "grow"); err == nil && rs[0].Err == nil {
+		t.Fatal("AlterConfigs on a topic in a cluster: accepted, want refused until it goes through the controller")
+	}
+	dreq := kmsg.NewPtrDescribeClusterRequest()
+	dreq.Version = 0
+	if dc := dialRaw(t, mc.node(3).tb.addr).do(dreq).(*kmsg.DescribeClusterResponse); len(dc.Brokers) != 3 || dc.ControllerID != ctrl {
+		t.Fatalf("DescribeCluster: controller %d brokers %+v", dc.ControllerID, dc.Brokers)
+	}
+
+	// Producer ids come from per-broker blocks the controller allocates: never the same twice.
+	pids := map[int64]int32{}
+	for id := int32(1); id <= 3; id++ {
+		for range 2 {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.Version = 4
+			resp := dialRaw(t, mc.node(id).tb.addr).do(req).(*kmsg.InitProducerIDResponse)
+			if resp.ErrorCode != 0 || resp.ProducerID < 0 {
+				t.Fatalf("InitProducerId on node %d: error %d id %d", id, resp.ErrorCode, resp.ProducerID)
+			}
+			if other, dup := pids[resp.ProducerID]; dup {
+				t.Fatalf("producer id %d from nodes %d and %d", resp.ProducerID, other, id)
+			}
+			pids[resp.ProducerID] = id
+		}
+	}
+
+	prod := mc.node(1).tb.client(seeds, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+	var (
+		ackMu sync.Mutex
+		acked []string
+	)
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("r%05d", i)), Partition: 0}, func(r *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce %s: %v", r.Value, err)
+					return
+				}
+				ackMu.Lock()
+				acked = append(acked, string(r.Value))
+				ackMu.Unlock()
+			})
+		}
+	}
+	const n1, n2 = 1000, 1000
+	produce(0, n1)
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mc.waitLogsConverged(topic, 0, n1, 1, 2, 3)
+	t.Logf("%d records on all three replicas (%v)", n1, time.Since(start))
+
+	// The leader's broker and controller stop; records keep coming.
+	stopAt := time.Now()
+	active, _ := mc.node(oldLeader).c.Leader()
+	t.Logf("stopping node %d (partition leader; active controller: node %d)", oldLeader, active)
+	mc.stop(oldLeader)
+	var survivors []int32
+	for id := int32(1); id <= 3; id++ {
+		if id != oldLeader {
+			survivors = append(survivors, id)
+		}
+	}
+	produce(n1, n1+n2)
+	newImg := mc.waitImage(survivors[0], "a new leader", func(img *meta.Image) error {
+		p := img.Partition(topic, 0)
+		if br := img.Broker(oldLeader); br == nil || !br.Fenced {
+			return fmt.Errorf("broker %d not fenced:\n%s", oldLeader, img)
+		}
+		if p.Leader == meta.NoLeader || p.Leader == oldLeader || p.LeaderEpoch <= oldEpoch {
+			return fmt.Errorf("partition %v", p)
+		}
+		return nil
+	})
+	newLeader := newImg.Partition(topic, 0).Leader
+	t.Logf("broker %d fenced, leader %d in epoch %d after %v", oldLeader, newLeader, newImg.Partition(topic, 0).LeaderEpoch, time.Since(stopAt))
+
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := prod.Flush(fctx); err != nil {
+		t.Fatalf("flush after failover: %v", err)
+	}
+	t.Logf("producer carried on: %d records acknowledged, %v after the stop", len(acked), time.Since(stopAt))
+
+	// Metadata from a survivor names the new leader and leaves the fenced broker out.
+	sadm := kadm.NewClient(mc.node(survivors[0]).tb.client(kgo.SeedBrokers(mc.addrs(survivors...)...)))
+	md, err := sadm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mp := md.Topics[topic].Partitions[0]; mp.Leader != newLeader || mp.LeaderEpoch <= oldEpoch || slices.Contains(mp.ISR, oldLeader) {
+		t.Fatalf("metadata after failover: %+v", mp)
+	}
+	if len(md.Brokers) != 2 {
+		t.Fatalf("metadata brokers %v, want the two survivors", md.Brokers)
+	}
+
+	ackMu.Lock()
+	want := slices.Clone(acked)
+	ackMu.Unlock()
+	if len(want) != n1+n2 {
+		t.Fatalf("%d records acknowledged, want %d", len(want), n1+n2)
+	}
+	slices.Sort(want) // acknowledged order may interleave callbacks; values sort in produce order
+	got := consumedValues(t, mc.node(newLeader).tb, topic, len(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("consumed %d records differing from the %d acknowledged", len(got), len(want))
+	}
+	mc.waitLogsConverged(topic, 0, int64(len(want)), survivors...)
+
+	// The old leader "had appended" a batch in its epoch that no follower got before it died
+	// (written into its closed log here): on return it must truncate it (KIP-101: to the new
+	// leader's end offset for that epoch), not keep it.
+	lcfg, err := topicLogConfig(DefaultConfig().LogDefaults, map[string]string{"min.insync.replicas": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldLog, err := log.Open(partitionDir(mc.dirs[oldLeader], topic, 0), lcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldLog.LogEndOffset() != n1 {
+		t.Fatalf("old leader's log ends at %d, want %d", oldLog.LogEndOffset(), n1)
+	}
+	if _, err := oldLog.Append(testBatch(time.Now().UnixMilli(), "divergent-0", "divergent-1", "divergent-2"), oldEpoch); err != nil {
+		t.Fatal(err)
+	}
+	if err := oldLog.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The old leader returns: it registers anew, is unfenced, follows, truncates and rejoins the ISR.
+	restartAt := time.Now()
+	mc.start(oldLeader)
+	mc.waitImage(survivors[0], "the old leader back in the ISR", func(img *meta.Image) error {
+		p := img.Partition(topic, 0)
+		if br := img.Broker(oldLeader); br == nil || br.Fenced || !p.InISR(oldLeader) {
+			return fmt.Errorf("partition %v:\n%s", p, img)
+		}
+		return nil
+	})
+	mc.waitLogsConverged(topic, 0, int64(len(want)), newLeader, oldLeader)
+	if e, end := mc.node(oldLeader).tb.b.lookupPartition(topic, 0).log.EndOffsetForEpoch(oldEpoch); e != oldEpoch || end != n1 {
+		t.Fatalf("returned node's end for epoch %d: (%d, %d), want (%d, %d): the divergent tail was kept", oldEpoch, e, end, oldEpoch, n1)
+	}
+	t.Logf("old leader %d back in the ISR after %v; total %v", oldLeader, time.Since(restartAt), time.Since(start))
+}
