@@ -81,3 +81,33 @@ BASELINE ?= results/baseline.json
 BENCH_CHECK_FLAGS ?=
 bench-check:
 	$(GO) run ./cmd/sluicebench check -baseline $(BASELINE) $(BENCH_CHECK_FLAGS)
+
+# ---- A local 3-node cluster (issue 6) ----
+.PHONY: cluster cluster-stop
+
+# make cluster: three `sluice serve` processes on 127.0.0.1 — Kafka ports 9092–9094, controller
+# (Raft) ports 19092–19094, admin HTTP 9644–9646, data in ./data/node-N, logs in
+# ./data/node-N.log — with min.insync.replicas=2 and default.replication.factor=3. Their PIDs are
+# in ./data/cluster.pids; `make cluster-stop` stops exactly those processes.
+CLUSTER_DIR    ?= ./data
+CLUSTER_VOTERS ?= 1@127.0.0.1:19092,2@127.0.0.1:19093,3@127.0.0.1:19094
+cluster:
+	@if [ -s $(CLUSTER_DIR)/cluster.pids ]; then echo "a cluster may be running (PIDs in $(CLUSTER_DIR)/cluster.pids): make cluster-stop first"; exit 1; fi
+	mkdir -p $(CLUSTER_DIR)
+	$(GO) build -o $(CLUSTER_DIR)/sluice ./cmd/sluice
+	@for n in 1 2 3; do \
+		$(CLUSTER_DIR)/sluice serve --node.id=$$n \
+			--listeners=PLAINTEXT://127.0.0.1:$$((9091+n)),CONTROLLER://127.0.0.1:$$((19091+n)) \
+			--controller.quorum.voters=$(CLUSTER_VOTERS) \
+			--log.dirs=$(CLUSTER_DIR)/node-$$n --admin.listener=127.0.0.1:$$((9643+n)) \
+			--min.insync.replicas=2 --default.replication.factor=3 \
+			>$(CLUSTER_DIR)/node-$$n.log 2>&1 & echo $$! >>$(CLUSTER_DIR)/cluster.pids; \
+	done
+	@echo "3-node cluster starting: bootstrap 127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+	@echo "PIDs $$(tr '\n' ' ' <$(CLUSTER_DIR)/cluster.pids)in $(CLUSTER_DIR)/cluster.pids; logs $(CLUSTER_DIR)/node-N.log"
+	@echo "stop it with: make cluster-stop"
+
+cluster-stop:
+	@if [ ! -s $(CLUSTER_DIR)/cluster.pids ]; then echo "no $(CLUSTER_DIR)/cluster.pids: nothing to stop"; exit 0; fi
+	@for pid in $$(cat $(CLUSTER_DIR)/cluster.pids); do kill $$pid 2>/dev/null && echo "stopped $$pid" || echo "$$pid was not running"; done
+	rm -f $(CLUSTER_DIR)/cluster.pids

@@ -60,7 +60,13 @@ type broker struct {
 
 func startBroker(t *testing.T, dir string, flags ...string) *broker {
 	t.Helper()
-	args := append([]string{"serve", "--listeners=PLAINTEXT://127.0.0.1:0", "--admin.listener=", "--log.dirs=" + dir, "--log.level=warn"}, flags...)
+	return startServe(t, dir, append([]string{"--listeners=PLAINTEXT://127.0.0.1:0"}, flags...)...)
+}
+
+// startServe runs `sluice serve` with flags (which must include --listeners) on data directory dir.
+func startServe(t *testing.T, dir string, flags ...string) *broker {
+	t.Helper()
+	args := append([]string{"serve", "--admin.listener=", "--log.dirs=" + dir, "--log.level=warn"}, flags...)
 	cmd := exec.Command(sluiceBinary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

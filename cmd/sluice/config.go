@@ -19,6 +19,8 @@ import (
 	"github.com/sluicemq/sluice/engine/broker"
 	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/meta"
+	"github.com/sluicemq/sluice/engine/replica"
 )
 
 // Kafka's defaults for the keys whose values do not live in engine/broker or engine/log, and the
@@ -54,11 +56,16 @@ var serveKeys = []keyDoc{
 	{"listeners", defaultListeners, "where clients connect: PLAINTEXT://host:port (port 0: a free port)"},
 	{"advertised.listeners", "= listeners", "the address Metadata hands to clients (port 0: the bound port)"},
 	{"listener.security.protocol.map", "", "NAME:PROTOCOL pairs; the served listener must map to PLAINTEXT"},
-	{"controller.listener.names", "", "listeners to skip: Sluice runs no controller"},
+	{"controller.listener.names", "", "controller listeners, not served to clients (CONTROLLER when controller.quorum.voters is set)"},
+	{"controller.quorum.voters", "", "id@host:port,... of the Raft controller quorum: cluster mode (empty: a single node)"},
 	{"log.dirs", defaultLogDirs, "data directory; only the first of a comma-separated list is used"},
 	{"log.dir", "", "data directory when log.dirs is not set"},
 	{"num.partitions", strconv.Itoa(broker.DefaultNumPartitions), "partitions of auto-created topics"},
-	{"default.replication.factor", "1", "replication factor of auto-created topics"},
+	{"default.replication.factor", "1", "replication factor of auto-created topics and CreateTopics -1"},
+	{"min.insync.replicas", "1", "fewest in-sync replicas for an acks=all write (the topic config overrides it)"},
+	{"broker.session.timeout.ms", strconv.Itoa(broker.DefaultBrokerSessionTimeoutMs), "cluster mode: a broker silent this long is fenced"},
+	{"broker.heartbeat.interval.ms", strconv.Itoa(broker.DefaultBrokerHeartbeatIntervalMs), "cluster mode: how often a broker heartbeats to the controller"},
+	{"replica.lag.time.max.ms", strconv.Itoa(replica.DefaultReplicaLagTimeMaxMs), "a follower behind the leader this long leaves the ISR"},
 	{"auto.create.topics.enable", "true", "create topics on first Metadata or Produce"},
 	{"message.max.bytes", strconv.Itoa(broker.DefaultMessageMaxBytes), "largest record batch accepted"},
 	{"socket.request.max.bytes", strconv.Itoa(defaultSocketRequestMaxBytes), "largest request frame accepted"},
@@ -92,7 +99,6 @@ var serveKeys = []keyDoc{
 // unknown key is an error, because silently dropping a setting the operator relies on is worse.
 var ignoredKeys = map[string]string{
 	"process.roles":                                    "no KRaft controller quorum",
-	"controller.quorum.voters":                         "no KRaft controller quorum",
 	"controller.quorum.bootstrap.servers":              "no KRaft controller quorum",
 	"inter.broker.listener.name":                       "no inter-broker traffic",
 	"zookeeper.connect":                                "no ZooKeeper",
@@ -125,6 +131,13 @@ type serveConfig struct {
 	// served at /debug/pprof/mutex and /block (0: off, the runtime's default).
 	MutexProfileFraction int
 	BlockProfileRate     int
+
+	// Voters is controller.quorum.voters: cluster mode when set (meta.Controller on this node's
+	// voter address, Broker.Cluster), a single node when empty. SessionTimeoutMs and
+	// HeartbeatIntervalMs are broker.session.timeout.ms and broker.heartbeat.interval.ms.
+	Voters              []meta.Voter
+	SessionTimeoutMs    int64
+	HeartbeatIntervalMs int64
 
 	// Ignored are the ignoredKeys that were set, for the log.
 	Ignored []setting
@@ -546,7 +559,39 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 		r.fail(r.set["group.min.session.timeout.ms"], "above group.max.session.timeout.ms")
 	}
 
-	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners()
+	if r.has("controller.quorum.voters") {
+		s := r.set["controller.quorum.voters"]
+		voters, err := meta.ParseQuorumVoters(s.value)
+		if err != nil {
+			r.fail(s, "%v", err)
+		}
+		cfg.Voters = voters
+		self := false
+		for _, v := range voters {
+			self = self || v.ID == b.NodeID
+		}
+		if len(voters) > 0 && !self {
+			r.fail(s, "node.id %d is not a voter (brokers outside the quorum are not supported yet)", b.NodeID)
+		}
+	}
+	b.Cluster = len(cfg.Voters) > 0
+	// Left zero when not given: the broker's own default (Kafka's), as before these were keys.
+	if r.has("min.insync.replicas") {
+		b.MinInsyncReplicas = int32(r.int("min.insync.replicas", 1, 1, math.MaxInt32))
+	}
+	if r.has("replica.lag.time.max.ms") {
+		b.ReplicaLagTimeMaxMs = r.int("replica.lag.time.max.ms", replica.DefaultReplicaLagTimeMaxMs, 1, math.MaxInt64)
+	}
+	cfg.SessionTimeoutMs = r.int("broker.session.timeout.ms", broker.DefaultBrokerSessionTimeoutMs, 1, math.MaxInt32)
+	cfg.HeartbeatIntervalMs = r.int("broker.heartbeat.interval.ms", broker.DefaultBrokerHeartbeatIntervalMs, 1, math.MaxInt32)
+	if cfg.HeartbeatIntervalMs >= cfg.SessionTimeoutMs && r.has("broker.heartbeat.interval.ms") {
+		r.fail(r.set["broker.heartbeat.interval.ms"], "must be below broker.session.timeout.ms %d", cfg.SessionTimeoutMs)
+	}
+
+	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners(len(cfg.Voters) > 0)
+	if b.Cluster && b.AdvertisedPort == 0 && r.err == nil {
+		r.fail(r.set["listeners"], "cluster mode needs a fixed port: other brokers and clients reach this one by it")
+	}
 
 	cfg.AdminAddr = r.string("admin.listener", defaultAdminListener)
 	if cfg.AdminAddr != "" {
@@ -647,7 +692,10 @@ type listener struct {
 // listeners picks the one PLAINTEXT listener Sluice serves from listeners, skipping those named
 // in controller.listener.names, and its advertised address (advertised.listeners, else the same).
 // An empty advertised host means this machine's host name, as in Kafka.
-func (r *resolver) listeners() (bindAddr, advHost string, advPort int32) {
+//
+// In cluster mode the listener named CONTROLLER is a controller listener unless
+// controller.listener.names says otherwise (the Raft transport binds the voter address).
+func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort int32) {
 	protocols := map[string]string{}
 	if r.has("listener.security.protocol.map") {
 		for _, pair := range r.list("listener.security.protocol.map", "") {
@@ -660,7 +708,11 @@ func (r *resolver) listeners() (bindAddr, advHost string, advPort int32) {
 		}
 	}
 	controllers := map[string]bool{}
-	for _, name := range r.list("controller.listener.names", "") {
+	def := ""
+	if cluster {
+		def = "CONTROLLER"
+	}
+	for _, name := range r.list("controller.listener.names", def) {
 		controllers[strings.ToUpper(name)] = true
 	}
 

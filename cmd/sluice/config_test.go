@@ -11,6 +11,7 @@ import (
 	"github.com/sluicemq/sluice/engine/broker"
 	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/meta"
 )
 
 func TestParseProperties(t *testing.T) {
@@ -138,6 +139,7 @@ func TestServeConfig(t *testing.T) {
 				want := serveConfig{
 					Broker: def, ListenAddr: "127.0.0.1:9092", SocketRequestMaxBytes: 104857600,
 					RetentionCheckIntervalMs: 300000, AdminAddr: "127.0.0.1:9644", LogLevel: slog.LevelInfo,
+					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got  %+v\nwant %+v", c, want)
@@ -165,6 +167,32 @@ func TestServeConfig(t *testing.T) {
 					t.Errorf("got node %d partitions %d admin %q", c.Broker.NodeID, c.Broker.NumPartitions, c.AdminAddr)
 				}
 			},
+		},
+		{
+			name: "cluster mode: KRaft keys",
+			args: []string{"--node.id=2", "--listeners=PLAINTEXT://127.0.0.1:9093,CONTROLLER://127.0.0.1:19093",
+				"--controller.quorum.voters=1@127.0.0.1:19092,2@127.0.0.1:19093,3@127.0.0.1:19094",
+				"--min.insync.replicas=2", "--default.replication.factor=3", "--broker.session.timeout.ms=3000",
+				"--broker.heartbeat.interval.ms=500", "--replica.lag.time.max.ms=5000"},
+			check: func(t *testing.T, c serveConfig) {
+				b := c.Broker
+				if !b.Cluster || len(c.Voters) != 3 || c.Voters[1] != (meta.Voter{ID: 2, Host: "127.0.0.1", Port: 19093}) ||
+					c.ListenAddr != "127.0.0.1:9093" || b.AdvertisedPort != 9093 || b.MinInsyncReplicas != 2 ||
+					b.DefaultReplicationFactor != 3 || c.SessionTimeoutMs != 3000 || c.HeartbeatIntervalMs != 500 ||
+					b.ReplicaLagTimeMaxMs != 5000 {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name:    "cluster mode: node.id must be a voter",
+			args:    []string{"--node.id=4", "--controller.quorum.voters=1@127.0.0.1:19092"},
+			wantErr: "node.id 4 is not a voter",
+		},
+		{
+			name:    "cluster mode: heartbeat below the session timeout",
+			args:    []string{"--broker.session.timeout.ms=1000", "--broker.heartbeat.interval.ms=1000"},
+			wantErr: "must be below broker.session.timeout.ms",
 		},
 		{
 			name: "later flag wins",

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/engine/broker"
+	"github.com/sluicemq/sluice/engine/meta"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -151,9 +153,24 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 	if err != nil {
 		return fmt.Errorf("opening broker: %w", err)
 	}
+	base := b // the broker itself, for its optional interfaces; b may wrap it below
+	// Cluster mode: this node's member of the Raft controller quorum, on its voter address (the
+	// CONTROLLER listener), with its log and snapshots under the data directory. Closed after the
+	// broker (closeBroker below closes the broker, and with it the controller link, first).
+	var ctrl *meta.Controller
+	if len(cfg.Voters) > 0 {
+		ctrl, err = meta.Open(meta.Config{NodeID: bcfg.NodeID, Voters: cfg.Voters,
+			Dir: filepath.Join(bcfg.LogDir, metaDirName), Logger: logger.With("component", "controller")})
+		if err != nil {
+			return closeBroker(b, fmt.Errorf("controller: %w", err))
+		}
+		logger.Info("controller quorum member", "voters", meta.FormatQuorumVoters(cfg.Voters),
+			"dir", filepath.Join(bcfg.LogDir, metaDirName))
+		b = &clusterBroker{kafkaBroker: base, ctrl: ctrl}
+	}
 	checkOpenFiles(logger, fileLimit, openFilesInUse())
 	if cfg.RetentionCheckIntervalMs != defaultRetentionCheckInterval {
-		if s, ok := b.(retentionCheckSetter); ok {
+		if s, ok := base.(retentionCheckSetter); ok {
 			s.SetRetentionCheckInterval(cfg.RetentionCheckIntervalMs)
 		} else {
 			logger.Warn("log.retention.check.interval.ms is not applied: the broker has no setting for it")
@@ -161,6 +178,19 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 	}
 	if ctx.Err() != nil { // stopped while the logs were recovering
 		return closeBroker(b, nil)
+	}
+
+	// Attached before the listener opens, so no client request reaches a cluster-mode broker
+	// without its link (it would be answered as a single node). Config requires a fixed port.
+	if ctrl != nil {
+		a, ok := base.(controllerAttacher)
+		if !ok {
+			return closeBroker(b, errors.New("controller: the broker cannot attach one"))
+		}
+		if _, err := a.AttachController(broker.ControllerLinkConfig{Controller: ctrl, Host: bcfg.AdvertisedHost, Port: bcfg.AdvertisedPort,
+			SessionTimeoutMs: cfg.SessionTimeoutMs, HeartbeatIntervalMs: cfg.HeartbeatIntervalMs}); err != nil {
+			return closeBroker(b, fmt.Errorf("controller: %w", err))
+		}
 	}
 
 	srv, err := netio.NewServer(netio.Config{
@@ -184,7 +214,7 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 	if bcfg.AdvertisedPort == 0 {
 		_, port, _ := net.SplitHostPort(listenAddr)
 		p, _ := strconv.Atoi(port)
-		if s, ok := b.(advertisedAddrSetter); ok {
+		if s, ok := base.(advertisedAddrSetter); ok {
 			s.SetAdvertisedAddr(bcfg.AdvertisedHost, int32(p))
 		}
 	}
@@ -198,7 +228,7 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 	)
 	if cfg.AdminAddr != "" {
 		var sources []MetricsSource
-		if m, ok := b.(MetricsSource); ok {
+		if m, ok := base.(MetricsSource); ok {
 			sources = append(sources, m)
 		}
 		var addr net.Addr
@@ -249,6 +279,26 @@ func closeBroker(b kafkaBroker, err error) error {
 		return errors.Join(err, fmt.Errorf("closing broker: %w", cerr))
 	}
 	return err
+}
+
+// metaDirName is the controller's directory (Raft log and snapshots) under log.dirs in cluster mode.
+const metaDirName = "__sluice_meta"
+
+// controllerAttacher is the broker's cluster-mode seam (engine/broker's AttachController).
+type controllerAttacher interface {
+	AttachController(broker.ControllerLinkConfig) (*broker.ControllerLink, error)
+}
+
+var _ controllerAttacher = (*broker.Broker)(nil)
+
+// clusterBroker closes the node's controller after its broker (whose Close stops the link).
+type clusterBroker struct {
+	kafkaBroker
+	ctrl *meta.Controller
+}
+
+func (c *clusterBroker) Close() error {
+	return errors.Join(c.kafkaBroker.Close(), c.ctrl.Close())
 }
 
 // advertisedAddrSetter is the broker's way to learn a port picked at bind time.

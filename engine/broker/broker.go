@@ -200,6 +200,12 @@ func offLoop(h func(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Respo
 
 // ServeKafka implements netio.Handler. Runs on an event loop: decodes, dispatches, never blocks.
 func (b *Broker) ServeKafka(req *netio.Request, w netio.ResponseWriter) {
+	if isControllerRPC(req.APIKey) {
+		if l := b.link.Load(); l != nil { // broker-to-controller forwarding (controller_rpc.go)
+			l.serveControllerRPC(req, w)
+			return
+		}
+	}
 	a, ok := apis[req.APIKey]
 	if !ok {
 		b.logger.Debug("unsupported api key; closing connection", "key", req.APIKey, "client", req.ClientID)

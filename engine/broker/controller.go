@@ -5,12 +5,11 @@ package broker
 // of each partition, ISR changes as ChangeISR records, CreateTopics through placement, and
 // Metadata from the image.
 //
-// In-process only for now: a request the active controller must decide (registration,
-// heartbeat, ChangeISR, CreateTopic) is run on the active node's ControllerLink, found through
-// ControllerLinkConfig.Route. Every node of a test cluster holds a Controller, so Route maps a node
-// id to that node's link. Over the network Route is where a forwarding RPC to the active
-// controller's CONTROLLER listener goes (next slice); without Route a node can only act when it is
-// itself the active controller.
+// A request the active controller must decide (registration, heartbeat, ChangeISR, CreateTopic,
+// CreatePartitions, producer-id blocks) is run on the active node's ControllerLink when
+// ControllerLinkConfig.Route finds it in this process (every node of an in-process test cluster
+// holds a Controller, so Route maps a node id to that node's link); otherwise it is forwarded over
+// the network to the active node's Kafka listener (controller_rpc.go).
 
 import (
 	"context"
@@ -46,7 +45,7 @@ type ControllerLinkConfig struct {
 	HeartbeatIntervalMs int64
 	Policy              meta.Policy
 	// Route returns the link of node id, the active controller, when it is in this process; nil
-	// if it is not reachable. The seam for forwarding over the network.
+	// otherwise, and then the request is forwarded over the network (controller_rpc.go).
 	Route func(id int32) *ControllerLink
 }
 
@@ -148,26 +147,39 @@ func (l *ControllerLink) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// onActive runs fn on the active controller's link, retrying while there is none or it moves,
-// until ctx ends or the link stops.
-func (l *ControllerLink) onActive(ctx context.Context, fn func(active *ControllerLink) error) error {
+// onActive runs fn on the active controller's link, or remote with the active controller's
+// Kafka address when that link is not in this process (remote nil: in-process only), retrying
+// while there is none, it moves or it cannot be reached, until ctx ends or the link stops.
+func (l *ControllerLink) onActive(ctx context.Context, fn func(active *ControllerLink) error, remote func(addr string) error) error {
 	for {
 		target := l
+		addr := ""
 		if !l.c.IsActive() {
 			target = nil
-			if id, _ := l.c.Leader(); id >= 0 && l.cfg.Route != nil {
-				target = l.cfg.Route(id)
+			if id, _ := l.c.Leader(); id >= 0 {
+				if l.cfg.Route != nil {
+					target = l.cfg.Route(id)
+				}
+				if target == nil && remote != nil {
+					addr, _ = l.activeAddr(id)
+				}
 			}
 		}
 		var err error
-		if target != nil {
+		switch {
+		case target != nil:
 			err = fn(target)
-			var nc *meta.NotControllerError
-			if !errors.As(err, &nc) && !errors.Is(err, meta.ErrClosed) {
-				return err
-			}
-		} else {
+		case addr != "":
+			err = remote(addr)
+		default:
 			err = &meta.NotControllerError{LeaderID: -1}
+		}
+		if err == nil {
+			return nil
+		}
+		var nc *meta.NotControllerError
+		if !errors.As(err, &nc) && !errors.Is(err, meta.ErrClosed) && !errors.Is(err, errRemoteUnavailable) {
+			return err
 		}
 		if !l.sleep(ctx, 50*time.Millisecond) {
 			if ctx.Err() != nil {
@@ -178,19 +190,52 @@ func (l *ControllerLink) onActive(ctx context.Context, fn func(active *Controlle
 	}
 }
 
-// submit decides records on the active controller's image and proposes them there. decide may
-// return no records (nothing to do).
-func (l *ControllerLink) submit(ctx context.Context, decide func(img *meta.Image) ([]meta.Record, error)) error {
-	return l.onActive(ctx, func(a *ControllerLink) error {
-		if !a.c.IsActive() {
-			return &meta.NotControllerError{LeaderID: -1}
-		}
-		recs, err := decide(a.c.Image())
-		if err != nil || len(recs) == 0 {
-			return err
-		}
-		return a.c.Propose(ctx, recs...)
+// submit decides records on the active controller's image and proposes them there; remote is
+// the same request forwarded over the network. decide may return no records (nothing to do).
+func (l *ControllerLink) submit(ctx context.Context, decide func(img *meta.Image) ([]meta.Record, error), remote func(addr string) error) error {
+	return l.onActive(ctx, func(a *ControllerLink) error { return a.proposeLocal(ctx, decide) }, remote)
+}
+
+// proposeLocal decides records on this node's image and proposes them, if it is the active
+// controller.
+func (l *ControllerLink) proposeLocal(ctx context.Context, decide func(img *meta.Image) ([]meta.Record, error)) error {
+	if !l.c.IsActive() {
+		return &meta.NotControllerError{LeaderID: -1}
+	}
+	recs, err := decide(l.c.Image())
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	return l.c.Propose(ctx, recs...)
+}
+
+// registerLocal registers reg on this node, the active controller, and returns its epoch.
+func (l *ControllerLink) registerLocal(ctx context.Context, reg meta.RegisterBroker) (int64, error) {
+	err := l.proposeLocal(ctx, func(img *meta.Image) ([]meta.Record, error) {
+		return meta.RegisterBrokerRecords(img, reg, l.cfg.Policy), nil
 	})
+	if err != nil {
+		return 0, err
+	}
+	// Applied on the active controller; the epoch is in its image.
+	if br := l.c.Image().Broker(reg.BrokerID); br != nil && br.IncarnationID == reg.IncarnationID {
+		return br.Epoch, nil
+	}
+	return 0, &meta.NotControllerError{LeaderID: -1}
+}
+
+// allocateLocal allocates a producer-id block to broker id on this node, the active controller.
+func (l *ControllerLink) allocateLocal(ctx context.Context, id int32) (meta.AllocateProducerIDs, error) {
+	var rec meta.AllocateProducerIDs
+	err := l.proposeLocal(ctx, func(img *meta.Image) ([]meta.Record, error) {
+		var err error
+		rec, err = meta.AllocateProducerIDsRecord(img, id, meta.DefaultProducerIDBlockSize)
+		if err != nil {
+			return nil, err
+		}
+		return []meta.Record{rec}, nil
+	})
+	return rec, err
 }
 
 // heartbeat is a broker's heartbeat arriving at the active controller: it renews the session and
@@ -235,19 +280,15 @@ func (l *ControllerLink) brokerLoop() {
 			reg := meta.RegisterBroker{BrokerID: id, IncarnationID: l.incarnation, Rack: l.cfg.Rack,
 				Endpoints: []meta.Endpoint{{Listener: l.cfg.Listener, Host: l.cfg.Host, Port: l.cfg.Port}}}
 			var epoch int64
-			err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
-				return meta.RegisterBrokerRecords(img, reg, l.cfg.Policy), nil
+			err := l.onActive(ctx, func(a *ControllerLink) error {
+				var err error
+				epoch, err = a.registerLocal(ctx, reg)
+				return err
+			}, func(addr string) error {
+				var err error
+				epoch, err = l.remoteRegister(ctx, addr, reg)
+				return err
 			})
-			if err == nil {
-				// Applied on the active controller; the epoch is in its image.
-				err = l.onActive(ctx, func(a *ControllerLink) error {
-					if br := a.c.Image().Broker(id); br != nil && br.IncarnationID == l.incarnation {
-						epoch = br.Epoch
-						return nil
-					}
-					return &meta.NotControllerError{LeaderID: -1}
-				})
-			}
 			if err != nil {
 				if !l.stopped() {
 					l.b.logger.Warn("broker registration failed", "err", err)
@@ -259,7 +300,8 @@ func (l *ControllerLink) brokerLoop() {
 			l.b.logger.Info("broker registered", "broker", id, "epoch", epoch)
 		}
 		hctx, hcancel := context.WithTimeout(ctx, time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond)
-		err := l.onActive(hctx, func(a *ControllerLink) error { return a.heartbeat(hctx, id, l.epoch.Load()) })
+		err := l.onActive(hctx, func(a *ControllerLink) error { return a.heartbeat(hctx, id, l.epoch.Load()) },
+			func(addr string) error { return l.remoteHeartbeat(hctx, addr, id, l.epoch.Load()) })
 		hcancel()
 		if errors.Is(err, meta.ErrUnknownBroker) || errors.Is(err, meta.ErrStaleBrokerEpoch) {
 			l.b.logger.Warn("heartbeat refused: registering again", "err", err)
@@ -415,14 +457,19 @@ func cloneConfigs(m map[string]string) map[string]string {
 
 // ChangeISR commits a leader's ISR change as a ChangeISR record (replica.ISRChanger).
 func (l *ControllerLink) ChangeISR(ctx context.Context, ch replica.ISRChange) error {
-	return l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+	return l.submit(ctx, changeISRDecision(ch), func(addr string) error { return l.remoteChangeISR(ctx, addr, ch) })
+}
+
+// changeISRDecision decides ch as a ChangeISR record.
+func changeISRDecision(ch replica.ISRChange) func(img *meta.Image) ([]meta.Record, error) {
+	return func(img *meta.Image) ([]meta.Record, error) {
 		t := img.Topic(ch.Topic)
 		if t == nil {
 			return nil, fmt.Errorf("topic %s: %w", ch.Topic, meta.ErrUnknownTopic)
 		}
 		return []meta.Record{meta.ChangeISR{TopicID: t.ID, Partition: ch.Partition, BrokerID: ch.BrokerID,
 			LeaderEpoch: ch.LeaderEpoch, PartitionEpoch: ch.PartitionEpoch, ISR: ch.ISR}}, nil
-	})
+	}
 }
 
 // createTopicsTimeout bounds a CreateTopics request that names no timeout.
@@ -485,6 +532,11 @@ func (l *ControllerLink) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateT
 					return nil, err
 				}
 				return []meta.Record{rec}, nil
+			}, func(addr string) error {
+				// The active controller picks the id; wait for the image holding it.
+				var err error
+				id, err = remoteCreateTopic(ctx, addr, rt, partitions, rf, timeout)
+				return err
 			})
 			if err == nil {
 				err = l.waitApplied(ctx, func(img *meta.Image) bool {
@@ -512,7 +564,10 @@ func (l *ControllerLink) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateT
 
 // metaErrorCode maps a controller decision's error to a Kafka error code.
 func metaErrorCode(err error) int16 {
+	var kc *kafkaCodeError
 	switch {
+	case errors.As(err, &kc): // answered by the active controller over the network
+		return kc.code
 	case errors.Is(err, meta.ErrTopicExists):
 		return errTopicAlreadyExists
 	case errors.Is(err, meta.ErrInvalidReplicationFactor):
@@ -606,19 +661,21 @@ func (l *ControllerLink) nextProducerID(ctx context.Context) (int64, error) {
 	defer l.pids.mu.Unlock()
 	if l.pids.next >= l.pids.end {
 		self := l.b.cfg.NodeID
-		var rec meta.AllocateProducerIDs
-		err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+		var first int64
+		var size int32
+		err := l.onActive(ctx, func(a *ControllerLink) error {
+			rec, err := a.allocateLocal(ctx, self)
+			first, size = rec.FirstProducerID, rec.Size
+			return err
+		}, func(addr string) error {
 			var err error
-			rec, err = meta.AllocateProducerIDsRecord(img, self, meta.DefaultProducerIDBlockSize)
-			if err != nil {
-				return nil, err
-			}
-			return []meta.Record{rec}, nil
+			first, size, err = l.remoteAllocatePIDs(ctx, addr, self)
+			return err
 		})
 		if err != nil {
 			return -1, err
 		}
-		l.pids.next, l.pids.end = rec.FirstProducerID, rec.FirstProducerID+int64(rec.Size)
+		l.pids.next, l.pids.end = first, first+int64(size)
 	}
 	id := l.pids.next
 	l.pids.next++
@@ -669,7 +726,7 @@ func (l *ControllerLink) createPartitions(r *kmsg.CreatePartitionsRequest) *kmsg
 					return nil, err
 				}
 				return []meta.Record{rec}, nil
-			})
+			}, func(addr string) error { return remoteCreatePartitions(ctx, addr, rt.Topic, rt.Count, timeout) })
 			if err == nil {
 				err = l.waitApplied(ctx, func(img *meta.Image) bool {
 					cur := img.TopicByID(id)

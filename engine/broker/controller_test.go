@@ -37,10 +37,12 @@ type metaNode struct {
 	link *ControllerLink
 }
 
-// metaCluster runs brokers with real controllers. Route finds a node's link by id (the seam a
-// forwarding RPC will fill).
+// metaCluster runs brokers with real controllers. Route finds a node's link by id; with network
+// set there is no Route and every request for the active controller is forwarded over TCP
+// (controller_rpc.go), as between separate processes.
 type metaCluster struct {
 	t        *testing.T
+	network  bool
 	voters   []meta.Voter
 	dirs     map[int32]string
 	metaDirs map[int32]string
@@ -51,7 +53,12 @@ type metaCluster struct {
 
 func startMetaCluster(t *testing.T, n int) *metaCluster {
 	t.Helper()
-	mc := &metaCluster{t: t, dirs: map[int32]string{}, metaDirs: map[int32]string{}, nodes: map[int32]*metaNode{}}
+	return startMetaClusterWith(t, n, false)
+}
+
+func startMetaClusterWith(t *testing.T, n int, network bool) *metaCluster {
+	t.Helper()
+	mc := &metaCluster{t: t, network: network, dirs: map[int32]string{}, metaDirs: map[int32]string{}, nodes: map[int32]*metaNode{}}
 	var ls []net.Listener
 	for id := int32(1); id <= int32(n); id++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -96,10 +103,14 @@ func (mc *metaCluster) start(id int32) *metaNode {
 	})
 	host, port, _ := net.SplitHostPort(tb.addr)
 	p, _ := strconv.Atoi(port)
+	route := mc.route
+	if mc.network {
+		route = nil
+	}
 	link, err := tb.b.AttachController(ControllerLinkConfig{
 		Controller: c, Host: host, Port: int32(p),
 		SessionTimeoutMs: testSessionTimeoutMs, HeartbeatIntervalMs: testHeartbeatIntervalMs,
-		Route: mc.route,
+		Route: route,
 	})
 	if err != nil {
 		t.Errorf("attach %d: %v", id, err)
@@ -215,9 +226,17 @@ func allUnfenced(n int) func(*meta.Image) error {
 // rejoins the ISR. Along the way: admin requests through the controller (TOPIC_ALREADY_EXISTS,
 // INVALID_REPLICATION_FACTOR, CreatePartitions, DeleteTopics and topic AlterConfigs refused),
 // DescribeCluster, and producer ids unique across brokers.
-func TestControllerFailover(t *testing.T) {
+func TestControllerFailover(t *testing.T) { testControllerFailover(t, false) }
+
+// TestControllerFailoverForwarded is TestControllerFailover with no in-process Route: every
+// registration, heartbeat, ISR change, CreateTopics and producer-id block reaches the active
+// controller over the network (BrokerRegistration, BrokerHeartbeat, AlterPartition,
+// AllocateProducerIds on the Kafka listener).
+func TestControllerFailoverForwarded(t *testing.T) { testControllerFailover(t, true) }
+
+func testControllerFailover(t *testing.T, network bool) {
 	start := time.Now()
-	mc := startMetaCluster(t, 3)
+	mc := startMetaClusterWith(t, 3, network)
 	for id := int32(1); id <= 3; id++ {
 		mc.waitImage(id, "three unfenced brokers", allUnfenced(3))
 	}
@@ -434,4 +453,75 @@ func TestControllerFailover(t *testing.T) {
 		t.Fatalf("returned node's end for epoch %d: (%d, %d), want (%d, %d): the divergent tail was kept", oldEpoch, e, end, oldEpoch, n1)
 	}
 	t.Logf("old leader %d back in the ISR after %v; total %v", oldLeader, time.Since(restartAt), time.Since(start))
+}
+
+// The broker-to-controller APIs on the Kafka listener: answered only by the active controller
+// (NOT_CONTROLLER elsewhere), and only for a registered broker at its current epoch.
+func TestControllerRPCRefusals(t *testing.T) {
+	mc := startMetaClusterWith(t, 3, true)
+	for id := int32(1); id <= 3; id++ {
+		mc.waitImage(id, "three unfenced brokers", allUnfenced(3))
+	}
+	var active, standby *metaNode
+	for id := int32(1); id <= 3; id++ {
+		n := mc.node(id)
+		if n.c.IsActive() {
+			active = n
+		} else {
+			standby = n
+		}
+	}
+	if active == nil || standby == nil {
+		t.Fatal("no active and standby controller")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hb := func(addr string, id int32, epoch int64) int16 {
+		t.Helper()
+		req := kmsg.NewPtrBrokerHeartbeatRequest()
+		req.BrokerID, req.BrokerEpoch = id, epoch
+		resp, err := rpcCall(ctx, addr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.BrokerHeartbeatResponse).ErrorCode
+	}
+	self := standby.link.b.cfg.NodeID
+	epoch := standby.link.BrokerEpoch()
+	if code := hb(active.tb.addr, self, epoch); code != errNone {
+		t.Errorf("heartbeat of a registered broker: error %d", code)
+	}
+	if code := hb(standby.tb.addr, self, epoch); code != errNotController {
+		t.Errorf("heartbeat to a standby: error %d, want NOT_CONTROLLER", code)
+	}
+	if code := hb(active.tb.addr, self, epoch+100); code != errStaleBrokerEpoch {
+		t.Errorf("heartbeat at a wrong epoch: error %d, want STALE_BROKER_EPOCH", code)
+	}
+	ap := kmsg.NewPtrAlterPartitionRequest()
+	ap.SetVersion(1)
+	ap.BrokerID, ap.BrokerEpoch = 99, 1
+	resp, err := rpcCall(ctx, active.tb.addr, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.AlterPartitionResponse).ErrorCode; code != errBrokerIDNotRegistered {
+		t.Errorf("AlterPartition from an unregistered broker: error %d, want BROKER_ID_NOT_REGISTERED", code)
+	}
+	pr := kmsg.NewPtrAllocateProducerIDsRequest()
+	pr.BrokerID, pr.BrokerEpoch = self, epoch+1
+	resp, err = rpcCall(ctx, active.tb.addr, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.AllocateProducerIDsResponse).ErrorCode; code != errStaleBrokerEpoch {
+		t.Errorf("AllocateProducerIds at a stale epoch: error %d, want STALE_BROKER_EPOCH", code)
+	}
+	pr.BrokerEpoch = epoch
+	resp, err = rpcCall(ctx, active.tb.addr, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.(*kmsg.AllocateProducerIDsResponse); r.ErrorCode != errNone || r.ProducerIDLen <= 0 {
+		t.Errorf("AllocateProducerIds: %+v", r)
+	}
 }
