@@ -102,6 +102,17 @@ func (c *cli) requestContext(cmd *cobra.Command) (context.Context, context.Cance
 
 // explain rewords a request error for the operator: the brokers it could not reach, or the
 // deadline it ran out of.
+// adminRequest opens an admin client and a request context bounded by --timeout: what every
+// admin command starts with. done closes both.
+func (c *cli) adminRequest(cmd *cobra.Command) (context.Context, *kadm.Client, func(), error) {
+	adm, err := c.admin()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := c.requestContext(cmd)
+	return ctx, adm, func() { cancel(); adm.Close() }, nil
+}
+
 func (c *cli) explain(err error) error {
 	if err == nil {
 		return nil

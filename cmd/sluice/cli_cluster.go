@@ -44,13 +44,11 @@ and how many topics and partitions there are, internal ones included.`,
   sluice cluster info --format json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			md, err := adm.Metadata(ctx)
 			if err != nil {
 				return c.explain(err)
@@ -119,13 +117,11 @@ scripts and readiness probes can use it.`,
   sluice cluster health --format json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			md, err := adm.Metadata(ctx)
 			if err != nil {
 				return c.explain(err)

@@ -52,13 +52,11 @@ func (c *cli) groupListCommand() *cobra.Command {
   sluice group list --state Empty --format json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			groups, err := adm.ListGroups(ctx, states...)
 			if err != nil {
 				return c.explain(err)
@@ -134,13 +132,11 @@ nothing is committed).`,
   sluice group describe billing --format json`,
 		Args: minArgs(1, "at least one group name"),
 		RunE: func(cmd *cobra.Command, groups []string) error {
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			lags, err := adm.Lag(ctx, groups...)
 			if err != nil {
 				return c.explain(err)
@@ -293,13 +289,11 @@ partition of those topics (so a new group can be set up before it first runs).`,
 			if err != nil {
 				return usageErrorf("--to %q: %v", to, err)
 			}
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			described, err := adm.DescribeGroups(ctx, group)
 			if err != nil {
 				return c.explain(err)
@@ -420,13 +414,11 @@ func (c *cli) groupDeleteCommand() *cobra.Command {
 		Example: `  sluice group delete billing`,
 		Args:    minArgs(1, "at least one group name"),
 		RunE: func(cmd *cobra.Command, groups []string) error {
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteGroups(ctx, groups...)
 			if err != nil {
 				return c.explain(err)

@@ -59,13 +59,11 @@ message.timestamp.type.`,
 			for k, v := range cfg {
 				ptrs[k] = &v
 			}
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			create := adm.CreateTopics
 			if dryRun {
 				create = adm.ValidateCreateTopics
@@ -156,13 +154,11 @@ neither end, as grep does).`,
 				}
 				res = append(res, re)
 			}
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			list := adm.ListTopics
 			if internal {
 				list = adm.ListTopicsWithInternal
@@ -269,13 +265,11 @@ leader epoch, replicas, ISR, log start offset and high watermark.
 			if !summary && !configs && !partitions {
 				summary, configs, partitions = true, true, true
 			}
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			md, err := adm.Metadata(ctx, topics...)
 			if err != nil {
 				return c.explain(err)
@@ -454,13 +448,11 @@ func (c *cli) topicAlterConfigCommand() *cobra.Command {
 				}
 				alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 			}
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			alter := adm.AlterTopicConfigs
 			if dryRun {
 				alter = adm.ValidateAlterTopicConfigs
@@ -541,13 +533,11 @@ before the change may map to another one after it.`,
 			case add < 0 || to < 0:
 				return usageErrorf("partition counts must be positive")
 			}
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			tds, err := adm.ListTopics(ctx, topics...)
 			if err != nil {
 				return c.explain(err)
@@ -650,13 +640,11 @@ func (c *cli) topicDeleteCommand() *cobra.Command {
 		Example: `  sluice topic delete orders`,
 		Args:    minArgs(1, "at least one topic name"),
 		RunE: func(cmd *cobra.Command, topics []string) error {
-			adm, err := c.admin()
+			ctx, adm, done, err := c.adminRequest(cmd)
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := c.requestContext(cmd)
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteTopics(ctx, topics...)
 			if err != nil {
 				return c.explain(err)
