@@ -48,7 +48,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeKafka$$' -fuzztime $(FUZZTIME) ./engine/broker
 
 # ---- Benchmarks (harness/, cmd/sluicebench; figures in results/, profiles in profiles/) ----
-.PHONY: bench bench-scale profile bench-check
+.PHONY: bench bench-scale profile bench-check bench-replication
 
 # make bench: the standard matrix — partitions {1,4,16,64} × acks {0,1,all} × sizes {100 B, 1 KiB} —
 # against a `sluice serve` process, kfake with a data directory and the blackhole (the client-side
@@ -81,6 +81,15 @@ BASELINE ?= results/baseline.json
 BENCH_CHECK_FLAGS ?=
 bench-check:
 	$(GO) run ./cmd/sluicebench check -baseline $(BASELINE) $(BENCH_CHECK_FLAGS)
+
+# make bench-replication: issue 6's RF=3 benchmark — 1 KiB records, partitions {1, 16} × acks
+# {1, all} against one `sluice serve` (RF=1) and a three-process cluster (RF=3,
+# min.insync.replicas=2), interleaved and repeated (medians, RF=3 ÷ RF=1 ratios), then the
+# failover time: kill -9 a partition leader under an acks=all producer, five times. Writes
+# results/replication.md and results/replication-<date>-<commit>.json. About five minutes.
+BENCH_REPLICATION_FLAGS ?=
+bench-replication:
+	$(GO) run ./cmd/sluicebench replication -command 'make bench-replication' $(BENCH_REPLICATION_FLAGS)
 
 # ---- A local 3-node cluster (issue 6) ----
 .PHONY: cluster cluster-stop

@@ -43,6 +43,13 @@
 //     baseline. `make bench-check`.
 //   - Scale (scale.go): idle partitions and idle connections beside a
 //     measured run. `make bench-scale`.
+//   - Replication (target_cluster.go, failover.go, replication_report.go):
+//     a three-process cluster in KRaft-style combined mode (ClusterTarget:
+//     fixed free ports, every node a voter, its CPU summed over the
+//     processes), the same small matrix against it and a single node
+//     interleaved and repeated, and failover timing — kill -9 a partition
+//     leader under an acks=all producer, time the new leader and the write
+//     stall, read everything back. `make bench-replication`.
 //
 // # The record value (value.go)
 //

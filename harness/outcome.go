@@ -132,10 +132,27 @@ func (r *run) sampleProcesses() processSamples {
 	s.at = time.Now()
 	s.machineBusy, s.machineErr = readMachineBusy()
 	s.self, s.selfErr = readProc(0)
-	if pid := r.target.PID(); pid != 0 {
-		s.broker, s.brokerErr = readProc(pid)
+	for _, pid := range brokerPIDs(r.target) {
+		p, err := readProc(pid)
+		s.broker.cpu += p.cpu
+		s.broker.rssBytes += p.rssBytes
+		s.broker.peakRSSBytes += p.peakRSSBytes
+		s.brokerErr = errors.Join(s.brokerErr, err)
 	}
 	return s
+}
+
+// brokerPIDs are the target's broker processes: one, several (a
+// ClusterTarget, whose CPU time and memory are summed as the broker's), or
+// none when the broker is in this process or out of reach.
+func brokerPIDs(t Target) []int {
+	if c, ok := t.(interface{ PIDs() []int }); ok {
+		return c.PIDs()
+	}
+	if pid := t.PID(); pid != 0 {
+		return []int{pid}
+	}
+	return nil
 }
 
 func (r *run) reportProcesses(before, after processSamples) {
@@ -145,7 +162,7 @@ func (r *run) reportProcesses(before, after processSamples) {
 	// this process's and the broker's. Only meaningful when the broker's
 	// PID is known or the broker is in this process.
 	if window := after.at.Sub(before.at).Seconds(); window > 0 && before.machineErr == nil && after.machineErr == nil &&
-		before.selfErr == nil && after.selfErr == nil && (r.target.PID() == 0 || before.brokerErr == nil && after.brokerErr == nil) {
+		before.selfErr == nil && after.selfErr == nil && before.brokerErr == nil && after.brokerErr == nil {
 		other := after.machineBusy - before.machineBusy - (after.self.cpu - before.self.cpu) - (after.broker.cpu - before.broker.cpu)
 		e.OtherCPUCores = max(0, other.Seconds()/window)
 	}
@@ -162,9 +179,13 @@ func (r *run) reportProcesses(before, after processSamples) {
 	} else {
 		e.Harness = usage(os.Getpid(), before.self, after.self)
 	}
-	pid := r.target.PID()
+	pids := brokerPIDs(r.target)
+	pid := 0
+	if len(pids) > 0 {
+		pid = pids[0] // the first node's, when the broker is a cluster
+	}
 	switch err := errors.Join(before.brokerErr, after.brokerErr); {
-	case pid == 0:
+	case len(pids) == 0:
 		r.note("broker CPU/memory not reported separately: the target is in this process or its PID is unknown")
 	case err != nil:
 		r.note("no CPU/memory figures for broker PID %d: %v", pid, err)

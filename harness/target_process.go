@@ -30,6 +30,10 @@ type ProcessTarget struct {
 	// DataDir is log.dirs. Empty: a fresh temporary directory, removed by
 	// Stop.
 	DataDir string
+	// Listeners is the broker's listeners setting. Empty: one PLAINTEXT
+	// listener on 127.0.0.1 with a kernel-chosen port. A cluster node
+	// (ClusterTarget) names fixed ports, its CONTROLLER listener among them.
+	Listeners string
 	// Args are extra `sluice serve` flags, e.g. --log.flush.interval.messages=1.
 	Args []string
 	// ProfileRates asks the broker to sample mutex contention and blocking
@@ -116,8 +120,12 @@ func (t *ProcessTarget) Start(ctx context.Context) ([]string, error) {
 		}
 		t.tempDir, dataDir = d, d
 	}
+	listeners := t.Listeners
+	if listeners == "" {
+		listeners = "PLAINTEXT://127.0.0.1:0"
+	}
 	args := []string{"serve",
-		"--listeners=PLAINTEXT://127.0.0.1:0",
+		"--listeners=" + listeners,
 		"--admin.listener=127.0.0.1:0",
 		"--log.dirs=" + dataDir,
 		"--log.level=warn",
@@ -223,6 +231,22 @@ func (t *ProcessTarget) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Kill ends the broker with SIGKILL — a crash: no clean-shutdown marker, the
+// next start recovers its logs — and waits for the process to be gone. The
+// data directory stays (Stop removes one Start created); Start may run again.
+func (t *ProcessTarget) Kill() error {
+	if t.cmd == nil {
+		return errors.New("kill sluice: not running")
+	}
+	err := t.cmd.Process.Kill()
+	<-t.exited
+	t.cmd, t.pid, t.admin = nil, 0, ""
+	if err != nil {
+		return fmt.Errorf("kill sluice: %w", err)
+	}
+	return nil
 }
 
 // BuildSluice builds cmd/sluice into dir and returns the binary's path. It

@@ -6,6 +6,7 @@
 //	sluicebench profile -name NAME ...       profiles of a broker process under a workload (make profile)
 //	sluicebench check   -baseline F ...      short matrix + go benchmarks vs a baseline (make bench-check)
 //	sluicebench scale   ...                  cost as partitions and connections grow (make bench-scale)
+//	sluicebench replication ...              RF=1 vs RF=3 and failover time (make bench-replication)
 //	sluicebench report  -in results/F.json   latest.md and charts again from a matrix's JSON
 //
 // `run` prints kafka-producer-perf-test's summary line, the consumers'
@@ -51,11 +52,13 @@ func dispatch(args []string) int {
 		return runScale(ctx, args)
 	case "report":
 		return runReport(ctx, args)
+	case "replication":
+		return runReplication(ctx, args)
 	case "help":
-		fmt.Println("usage: sluicebench [run|matrix|profile|check|scale|report] -h")
+		fmt.Println("usage: sluicebench [run|matrix|profile|check|scale|replication|report] -h")
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "sluicebench: unknown command %q (run, matrix, profile, check, scale, report)\n", cmd)
+	fmt.Fprintf(os.Stderr, "sluicebench: unknown command %q (run, matrix, profile, check, scale, replication, report)\n", cmd)
 	return 2
 }
 
