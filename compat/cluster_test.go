@@ -43,12 +43,14 @@ type realCluster struct {
 	dirs   []string
 	voters string
 	nodes  []*broker
+	// extra flags for every node, after the defaults (a later flag wins).
+	extra []string
 }
 
-func startRealCluster(t *testing.T) *realCluster {
+func startRealCluster(t *testing.T, extra ...string) *realCluster {
 	t.Helper()
 	ports := freePorts(t, 6)
-	rc := &realCluster{t: t, kafka: ports[:3], ctrl: ports[3:], nodes: make([]*broker, 3)}
+	rc := &realCluster{t: t, kafka: ports[:3], ctrl: ports[3:], nodes: make([]*broker, 3), extra: extra}
 	var vs []string
 	for i := range 3 {
 		vs = append(vs, fmt.Sprintf("%d@127.0.0.1:%d", i+1, rc.ctrl[i]))
@@ -63,13 +65,13 @@ func startRealCluster(t *testing.T) *realCluster {
 
 func (rc *realCluster) start(id int32) {
 	i := id - 1
-	rc.nodes[i] = startServe(rc.t, rc.dirs[i],
-		"--node.id="+strconv.Itoa(int(id)),
+	rc.nodes[i] = startServe(rc.t, rc.dirs[i], append([]string{
+		"--node.id=" + strconv.Itoa(int(id)),
 		fmt.Sprintf("--listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", rc.kafka[i], rc.ctrl[i]),
-		"--controller.quorum.voters="+rc.voters,
+		"--controller.quorum.voters=" + rc.voters,
 		"--min.insync.replicas=2", "--default.replication.factor=3",
 		"--broker.session.timeout.ms=3000", "--broker.heartbeat.interval.ms=500",
-		"--replica.lag.time.max.ms=5000")
+		"--replica.lag.time.max.ms=5000"}, rc.extra...)...)
 }
 
 func (rc *realCluster) seeds() []string {
@@ -78,6 +80,51 @@ func (rc *realCluster) seeds() []string {
 		s = append(s, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	}
 	return s
+}
+
+// admin is a kadm client on every node that looks at fresh metadata each time (kgo otherwise
+// keeps its broker list for MetadataMaxAge).
+func (rc *realCluster) admin() *kadm.Client {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	rc.t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// createTopic waits for three registered brokers, creates topic with one partition and RF=3
+// through the controller, and waits for its leader and a full ISR.
+func (rc *realCluster) createTopic(adm *kadm.Client, topic string) {
+	t := rc.t
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
+		m, err := adm.BrokerMetadata(ctx)
+		return err == nil && len(m.Brokers) == 3
+	})
+	waitFor(t, 20*time.Second, "CreateTopic RF=3", func() bool {
+		r, err := adm.CreateTopic(ctx, 1, 3, nil, topic)
+		if err != nil || r.Err != nil {
+			t.Logf("create topic: %v %v", err, r.Err)
+			return false
+		}
+		return true
+	})
+	waitFor(t, 20*time.Second, "a leader with a full ISR", func() bool {
+		l, isr := leaderOf(adm, topic)
+		return l > 0 && len(isr) == 3
+	})
+}
+
+// leaderOf is partition 0's leader and ISR from Metadata, -1 while there is none.
+func leaderOf(adm *kadm.Client, topic string) (leader int32, isr []int32) {
+	td, err := adm.ListTopics(context.Background(), topic)
+	if err != nil || !td.Has(topic) {
+		return -1, nil
+	}
+	p := td[topic].Partitions[0]
+	return p.Leader, p.ISR
 }
 
 // waitFor polls cond every 100 ms until it holds or d passes.
@@ -100,40 +147,11 @@ func TestClusterFailoverRealProcesses(t *testing.T) {
 	start := time.Now()
 	rc := startRealCluster(t)
 	ctx := context.Background()
-	// Fresh metadata on every look: kgo otherwise keeps its broker list for MetadataMaxAge.
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
-		m, err := adm.BrokerMetadata(ctx)
-		return err == nil && len(m.Brokers) == 3
-	})
-	t.Logf("cluster up: %v", time.Since(start))
-
 	const topic = "orders"
-	waitFor(t, 20*time.Second, "CreateTopic RF=3", func() bool {
-		r, err := adm.CreateTopic(ctx, 1, 3, nil, topic)
-		if err != nil || r.Err != nil {
-			t.Logf("create topic: %v %v", err, r.Err)
-			return false
-		}
-		return true
-	})
-	leaderOf := func() (leader int32, isr []int32) {
-		td, err := adm.ListTopics(ctx, topic)
-		if err != nil || !td.Has(topic) {
-			return -1, nil
-		}
-		p := td[topic].Partitions[0]
-		return p.Leader, p.ISR
-	}
-	waitFor(t, 20*time.Second, "a leader with a full ISR", func() bool {
-		l, isr := leaderOf()
-		return l > 0 && len(isr) == 3
-	})
+	adm := rc.admin()
+	rc.createTopic(adm, topic)
+	leaderOf := func() (int32, []int32) { return leaderOf(adm, topic) }
+	t.Logf("cluster up, topic created: %v", time.Since(start))
 
 	prod, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(1000), kgo.RetryTimeout(60*time.Second))

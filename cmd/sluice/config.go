@@ -65,6 +65,7 @@ var serveKeys = []keyDoc{
 	{"min.insync.replicas", "1", "fewest in-sync replicas for an acks=all write (the topic config overrides it)"},
 	{"broker.session.timeout.ms", strconv.Itoa(broker.DefaultBrokerSessionTimeoutMs), "cluster mode: a broker silent this long is fenced"},
 	{"broker.heartbeat.interval.ms", strconv.Itoa(broker.DefaultBrokerHeartbeatIntervalMs), "cluster mode: how often a broker heartbeats to the controller"},
+	{"controlled.shutdown.enable", "true", "cluster mode: on SIGTERM/SIGINT, move this broker's leaderships away before it stops"},
 	{"replica.lag.time.max.ms", strconv.Itoa(replica.DefaultReplicaLagTimeMaxMs), "a follower behind the leader this long leaves the ISR"},
 	{"auto.create.topics.enable", "true", "create topics on first Metadata or Produce"},
 	{"message.max.bytes", strconv.Itoa(broker.DefaultMessageMaxBytes), "largest record batch accepted"},
@@ -138,6 +139,9 @@ type serveConfig struct {
 	Voters              []meta.Voter
 	SessionTimeoutMs    int64
 	HeartbeatIntervalMs int64
+	// ControlledShutdown is controlled.shutdown.enable: a stop first asks the controller to move
+	// this broker's leaderships (waiting at most broker.session.timeout.ms, what a crash costs).
+	ControlledShutdown bool
 
 	// Ignored are the ignoredKeys that were set, for the log.
 	Ignored []setting
@@ -584,6 +588,7 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	}
 	cfg.SessionTimeoutMs = r.int("broker.session.timeout.ms", broker.DefaultBrokerSessionTimeoutMs, 1, math.MaxInt32)
 	cfg.HeartbeatIntervalMs = r.int("broker.heartbeat.interval.ms", broker.DefaultBrokerHeartbeatIntervalMs, 1, math.MaxInt32)
+	cfg.ControlledShutdown = r.bool("controlled.shutdown.enable", true)
 	if cfg.HeartbeatIntervalMs >= cfg.SessionTimeoutMs && r.has("broker.heartbeat.interval.ms") {
 		r.fail(r.set["broker.heartbeat.interval.ms"], "must be below broker.session.timeout.ms %d", cfg.SessionTimeoutMs)
 	}

@@ -139,7 +139,7 @@ func TestServeConfig(t *testing.T) {
 				want := serveConfig{
 					Broker: def, ListenAddr: "127.0.0.1:9092", SocketRequestMaxBytes: 104857600,
 					RetentionCheckIntervalMs: 300000, AdminAddr: "127.0.0.1:9644", LogLevel: slog.LevelInfo,
-					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000,
+					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000, ControlledShutdown: true,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got  %+v\nwant %+v", c, want)

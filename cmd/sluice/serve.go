@@ -182,12 +182,13 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 
 	// Attached before the listener opens, so no client request reaches a cluster-mode broker
 	// without its link (it would be answered as a single node). Config requires a fixed port.
+	var link *broker.ControllerLink
 	if ctrl != nil {
 		a, ok := base.(controllerAttacher)
 		if !ok {
 			return closeBroker(b, errors.New("controller: the broker cannot attach one"))
 		}
-		if _, err := a.AttachController(broker.ControllerLinkConfig{Controller: ctrl, Host: bcfg.AdvertisedHost, Port: bcfg.AdvertisedPort,
+		if link, err = a.AttachController(broker.ControllerLinkConfig{Controller: ctrl, Host: bcfg.AdvertisedHost, Port: bcfg.AdvertisedPort,
 			SessionTimeoutMs: cfg.SessionTimeoutMs, HeartbeatIntervalMs: cfg.HeartbeatIntervalMs}); err != nil {
 			return closeBroker(b, fmt.Errorf("controller: %w", err))
 		}
@@ -256,8 +257,17 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 		runErr = err
 	}
 
-	// Stop accepting and answering first, so nothing reaches the broker while it closes; keep
-	// the admin listener to the end, for pprof if closing hangs.
+	// Controlled shutdown first, while clients and followers can still reach this broker: they
+	// move to the new leaders instead of waiting out a session timeout.
+	if link != nil && cfg.ControlledShutdown {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.SessionTimeoutMs)*time.Millisecond)
+		if err := link.ControlledShutdown(sctx); err != nil {
+			logger.Warn("controlled shutdown incomplete: stopping anyway", "err", err)
+		}
+		cancel()
+	}
+	// Stop accepting and answering, so nothing reaches the broker while it closes; keep the
+	// admin listener to the end, for pprof if closing hangs.
 	srv.Stop()
 	runErr = closeBroker(b, runErr)
 	if admin != nil {

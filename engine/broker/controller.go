@@ -63,6 +63,14 @@ type ControllerLink struct {
 
 	liveMu sync.Mutex
 	live   *meta.Liveness // while this node is the active controller
+	// leaving holds the brokers in controlled shutdown (id → broker epoch) while this node is the
+	// active controller: their ordinary heartbeats no longer unfence them.
+	leaving map[int32]int64
+
+	// hbMu is held around each of brokerLoop's heartbeats; shuttingDown, set under it, ends them
+	// (ControlledShutdown sends its own), so no ordinary heartbeat is in flight once it is set.
+	hbMu         sync.Mutex
+	shuttingDown bool
 
 	pids producerIDBlocks
 
@@ -239,28 +247,48 @@ func (l *ControllerLink) allocateLocal(ctx context.Context, id int32) (meta.Allo
 }
 
 // heartbeat is a broker's heartbeat arriving at the active controller: it renews the session and
-// unfences a fenced broker.
-func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64) error {
+// unfences a fenced broker. With wantShutDown (Kafka's controlled shutdown, KIP-631) it fences
+// the broker instead, which moves its leaderships to the rest of each ISR and takes it out of
+// every ISR in one committed batch (FenceBrokersRecords), and answers shouldShutDown once that is
+// committed: the broker may then stop without a partition waiting broker.session.timeout.ms for
+// a new leader.
+func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64, wantShutDown bool) (shouldShutDown bool, err error) {
 	l.liveMu.Lock()
 	live := l.live
 	if live == nil || !l.c.IsActive() {
 		l.liveMu.Unlock()
-		return &meta.NotControllerError{LeaderID: -1}
+		return false, &meta.NotControllerError{LeaderID: -1}
 	}
 	img := l.c.Image()
-	err := live.Heartbeat(img, id, epoch, time.Now().UnixMilli())
+	err = live.Heartbeat(img, id, epoch, time.Now().UnixMilli())
+	if err == nil && wantShutDown {
+		if l.leaving == nil {
+			l.leaving = make(map[int32]int64)
+		}
+		l.leaving[id] = epoch
+	}
+	leaving := l.leaving[id] == epoch && epoch != 0
 	l.liveMu.Unlock()
 	if err != nil {
-		return err
+		return false, err
+	}
+	if leaving {
+		if recs := meta.FenceBrokerRecords(img, id, l.cfg.Policy); len(recs) > 0 {
+			l.b.logger.Info("controller: controlled shutdown of broker", "broker", id, "epoch", epoch)
+			if err := l.c.Propose(ctx, recs...); err != nil {
+				return false, err
+			}
+		}
+		return wantShutDown, nil
 	}
 	if br := img.Broker(id); br != nil && br.Fenced {
 		recs := meta.UnfenceBrokerRecords(img, id, l.cfg.Policy)
 		if len(recs) > 0 {
 			l.b.logger.Info("controller: unfencing broker", "broker", id, "epoch", epoch)
-			return l.c.Propose(ctx, recs...)
+			return false, l.c.Propose(ctx, recs...)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // brokerLoop registers this broker and heartbeats every broker.heartbeat.interval.ms,
@@ -276,6 +304,13 @@ func (l *ControllerLink) brokerLoop() {
 	id := l.b.cfg.NodeID
 	interval := time.Duration(l.cfg.HeartbeatIntervalMs) * time.Millisecond
 	for !l.stopped() {
+		l.hbMu.Lock()
+		leaving := l.shuttingDown
+		l.hbMu.Unlock()
+		if leaving { // ControlledShutdown heartbeats from now on; never register again
+			l.sleep(ctx, interval)
+			continue
+		}
 		if l.epoch.Load() == 0 {
 			reg := meta.RegisterBroker{BrokerID: id, IncarnationID: l.incarnation, Rack: l.cfg.Rack,
 				Endpoints: []meta.Endpoint{{Listener: l.cfg.Listener, Host: l.cfg.Host, Port: l.cfg.Port}}}
@@ -299,10 +334,7 @@ func (l *ControllerLink) brokerLoop() {
 			l.epoch.Store(epoch)
 			l.b.logger.Info("broker registered", "broker", id, "epoch", epoch)
 		}
-		hctx, hcancel := context.WithTimeout(ctx, time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond)
-		err := l.onActive(hctx, func(a *ControllerLink) error { return a.heartbeat(hctx, id, l.epoch.Load()) },
-			func(addr string) error { return l.remoteHeartbeat(hctx, addr, id, l.epoch.Load()) })
-		hcancel()
+		err := l.heartbeatOnce(ctx, id, false)
 		if errors.Is(err, meta.ErrUnknownBroker) || errors.Is(err, meta.ErrStaleBrokerEpoch) {
 			l.b.logger.Warn("heartbeat refused: registering again", "err", err)
 			l.epoch.Store(0)
@@ -313,6 +345,79 @@ func (l *ControllerLink) brokerLoop() {
 		}
 		l.sleep(ctx, interval)
 	}
+}
+
+// heartbeatOnce sends one ordinary heartbeat (wantShutDown false) unless a controlled shutdown has
+// begun, or one asking to shut down; it reports whether the controller let the broker go.
+func (l *ControllerLink) heartbeatOnce(ctx context.Context, id int32, wantShutDown bool) error {
+	l.hbMu.Lock()
+	defer l.hbMu.Unlock()
+	if l.shuttingDown != wantShutDown {
+		return errShutdownPending // ordinary heartbeats end once a controlled shutdown begins
+	}
+	hctx, hcancel := context.WithTimeout(ctx, time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond)
+	defer hcancel()
+	epoch := l.epoch.Load()
+	should := false
+	err := l.onActive(hctx, func(a *ControllerLink) error {
+		var err error
+		should, err = a.heartbeat(hctx, id, epoch, wantShutDown)
+		return err
+	}, func(addr string) error {
+		var err error
+		should, err = l.remoteHeartbeat(hctx, addr, id, epoch, wantShutDown)
+		return err
+	})
+	if err == nil && wantShutDown && !should {
+		return errShutdownPending
+	}
+	return err
+}
+
+// errShutdownPending: the controller has not let the broker go yet (or, for brokerLoop, a
+// controlled shutdown has begun).
+var errShutdownPending = errors.New("controlled shutdown pending")
+
+// ControlledShutdown is Kafka's controlled shutdown (controlled.shutdown.enable): before the
+// broker stops serving, it asks the active controller to move its leaderships away and take it
+// out of every ISR, and waits until this broker has applied that image, so clients and followers
+// move to the new leaders while this broker still answers (NOT_LEADER_OR_FOLLOWER, not refused
+// connections). Ordinary heartbeats stop for good. It gives up when ctx ends — no quorum, for
+// instance, when the rest of the cluster is already down — and the broker then stops anyway, as
+// after a crash. When this node is the active controller it also hands Raft leadership to
+// another voter, so the cluster is not without a controller until an election timeout.
+func (l *ControllerLink) ControlledShutdown(ctx context.Context) error {
+	l.hbMu.Lock()
+	l.shuttingDown = true
+	l.hbMu.Unlock()
+	id := l.b.cfg.NodeID
+	if l.epoch.Load() == 0 {
+		return errors.New("controlled shutdown: this broker never registered")
+	}
+	for {
+		err := l.heartbeatOnce(ctx, id, true)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || l.stopped() {
+			return fmt.Errorf("controlled shutdown: %w", err)
+		}
+		l.sleep(ctx, 100*time.Millisecond)
+	}
+	err := l.waitApplied(ctx, func(img *meta.Image) bool {
+		br := img.Broker(id)
+		return br != nil && br.Fenced
+	})
+	if err != nil {
+		return fmt.Errorf("controlled shutdown: %w", err)
+	}
+	l.b.logger.Info("controlled shutdown: leaderships moved", "broker", id)
+	if l.c.IsActive() {
+		if err := l.c.TransferLeadership(ctx); err != nil {
+			l.b.logger.Warn("controlled shutdown: Raft leadership transfer failed", "err", err)
+		}
+	}
+	return nil
 }
 
 // activeLoop is the active controller's liveness task: while this node leads the quorum it holds
@@ -351,6 +456,7 @@ func (l *ControllerLink) activeLoop() {
 			}
 			l.liveMu.Lock()
 			l.live = meta.NewLiveness()
+			l.leaving = nil // a broker still leaving asks again
 			l.liveMu.Unlock()
 			l.b.logger.Info("controller: active", "node", l.b.cfg.NodeID)
 		}

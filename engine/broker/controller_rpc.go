@@ -230,15 +230,16 @@ func (l *ControllerLink) remoteRegister(ctx context.Context, addr string, reg me
 	return resp.BrokerEpoch, nil
 }
 
-func (l *ControllerLink) remoteHeartbeat(ctx context.Context, addr string, id int32, epoch int64) error {
+func (l *ControllerLink) remoteHeartbeat(ctx context.Context, addr string, id int32, epoch int64, wantShutDown bool) (shouldShutDown bool, err error) {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.SetVersion(0)
-	req.BrokerID, req.BrokerEpoch = id, epoch
+	req.BrokerID, req.BrokerEpoch, req.WantShutdown = id, epoch, wantShutDown
 	kr, err := rpcCall(ctx, addr, req)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return rpcError(kr.(*kmsg.BrokerHeartbeatResponse).ErrorCode, nil)
+	resp := kr.(*kmsg.BrokerHeartbeatResponse)
+	return resp.ShouldShutdown, rpcError(resp.ErrorCode, nil)
 }
 
 func (l *ControllerLink) remoteChangeISR(ctx context.Context, addr string, ch replica.ISRChange) error {
@@ -400,8 +401,8 @@ func (l *ControllerLink) answerControllerRPC(ctx context.Context, kreq kmsg.Requ
 			resp.ErrorCode = errNotController
 			return resp
 		}
-		err := l.heartbeat(ctx, r.BrokerID, r.BrokerEpoch)
-		resp.ErrorCode = rpcErrorCode(err)
+		should, err := l.heartbeat(ctx, r.BrokerID, r.BrokerEpoch, r.WantShutdown)
+		resp.ErrorCode, resp.ShouldShutdown = rpcErrorCode(err), should
 		if br := l.c.Image().Broker(r.BrokerID); br != nil {
 			resp.IsFenced = br.Fenced
 		}

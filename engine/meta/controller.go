@@ -325,6 +325,24 @@ func (c *Controller) Snapshot() error {
 // AppliedIndex is the Raft index of the last entry this node applied (including rejected ones).
 func (c *Controller) AppliedIndex() uint64 { return c.raft.AppliedIndex() }
 
+// TransferLeadership hands Raft leadership to another voter (hashicorp/raft picks the most
+// up-to-date one) and waits for it, so a controller that is about to stop does not leave the
+// quorum without a leader until an election timeout. ErrNotController when this node does not lead.
+func (c *Controller) TransferLeadership(ctx context.Context) error {
+	if !c.IsActive() {
+		return c.notController(false)
+	}
+	f := c.raft.LeadershipTransfer()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Close stops Raft, the transport and the log store, and closes every Watch channel. Idempotent.
 func (c *Controller) Close() error {
 	c.closeOnce.Do(func() {
