@@ -67,10 +67,13 @@ type ControllerLink struct {
 	// active controller: their ordinary heartbeats no longer unfence them.
 	leaving map[int32]int64
 
-	// hbMu is held around each of brokerLoop's heartbeats; shuttingDown, set under it, ends them
-	// (ControlledShutdown sends its own), so no ordinary heartbeat is in flight once it is set.
+	// shuttingDown, set under hbMu, ends brokerLoop's ordinary heartbeats (ControlledShutdown
+	// sends its own): it cancels the one in flight (hbCancel) and waits for it (hbInflight), so
+	// none can unfence the broker after its controlled shutdown fenced it.
 	hbMu         sync.Mutex
 	shuttingDown bool
+	hbCancel     context.CancelFunc
+	hbInflight   sync.WaitGroup
 
 	pids producerIDBlocks
 
@@ -350,13 +353,19 @@ func (l *ControllerLink) brokerLoop() {
 // heartbeatOnce sends one ordinary heartbeat (wantShutDown false) unless a controlled shutdown has
 // begun, or one asking to shut down; it reports whether the controller let the broker go.
 func (l *ControllerLink) heartbeatOnce(ctx context.Context, id int32, wantShutDown bool) error {
-	l.hbMu.Lock()
-	defer l.hbMu.Unlock()
-	if l.shuttingDown != wantShutDown {
-		return errShutdownPending // ordinary heartbeats end once a controlled shutdown begins
-	}
 	hctx, hcancel := context.WithTimeout(ctx, time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond)
 	defer hcancel()
+	if !wantShutDown {
+		l.hbMu.Lock()
+		if l.shuttingDown {
+			l.hbMu.Unlock()
+			return errShutdownPending // ordinary heartbeats end once a controlled shutdown begins
+		}
+		l.hbCancel = hcancel
+		l.hbInflight.Add(1)
+		l.hbMu.Unlock()
+		defer l.hbInflight.Done()
+	}
 	epoch := l.epoch.Load()
 	should := false
 	err := l.onActive(hctx, func(a *ControllerLink) error {
@@ -374,6 +383,10 @@ func (l *ControllerLink) heartbeatOnce(ctx context.Context, id int32, wantShutDo
 	return err
 }
 
+// controlledShutdownNoQuorum is how long ControlledShutdown tries while this node knows no Raft
+// leader: several election timeouts, so a leader change in progress finishes first.
+const controlledShutdownNoQuorum = 5 * time.Second
+
 // errShutdownPending: the controller has not let the broker go yet (or, for brokerLoop, a
 // controlled shutdown has begun).
 var errShutdownPending = errors.New("controlled shutdown pending")
@@ -389,18 +402,49 @@ var errShutdownPending = errors.New("controlled shutdown pending")
 func (l *ControllerLink) ControlledShutdown(ctx context.Context) error {
 	l.hbMu.Lock()
 	l.shuttingDown = true
+	if l.hbCancel != nil {
+		l.hbCancel()
+	}
 	l.hbMu.Unlock()
+	l.hbInflight.Wait()
 	id := l.b.cfg.NodeID
 	if l.epoch.Load() == 0 {
 		return errors.New("controlled shutdown: this broker never registered")
 	}
+	// The last broker standing has nowhere to move its leaderships (and, in combined mode, its
+	// voters are likely gone with the quorum): nothing to wait for.
+	others := 0
+	for _, br := range l.image.Load().UnfencedBrokers() {
+		if br.ID != id {
+			others++
+		}
+	}
+	if others == 0 {
+		l.b.logger.Info("controlled shutdown: no other unfenced broker to take over; stopping")
+		return nil
+	}
+	var leaderless time.Time // since when this node has known no Raft leader
+	// One attempt lasts a heartbeat interval, so the loop below sees a lost quorum (onActive
+	// alone would retry until ctx ends).
+	attempt := max(time.Duration(l.cfg.HeartbeatIntervalMs)*time.Millisecond, 500*time.Millisecond)
 	for {
-		err := l.heartbeatOnce(ctx, id, true)
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := l.heartbeatOnce(actx, id, true)
+		cancel()
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || l.stopped() {
 			return fmt.Errorf("controlled shutdown: %w", err)
+		}
+		if leader, _ := l.c.Leader(); leader >= 0 {
+			leaderless = time.Time{}
+		} else if leaderless.IsZero() {
+			leaderless = time.Now()
+		} else if time.Since(leaderless) > controlledShutdownNoQuorum {
+			// A minority of the voters (the others stopped or unreachable): no controller can
+			// move anything until they return, and waiting would only delay this stop.
+			return fmt.Errorf("controlled shutdown: no controller quorum for %v: %w", controlledShutdownNoQuorum, err)
 		}
 		l.sleep(ctx, 100*time.Millisecond)
 	}
