@@ -68,6 +68,8 @@ func startServe(t *testing.T, dir string, flags ...string) *broker {
 	t.Helper()
 	args := append([]string{"serve", "--admin.listener=", "--log.dirs=" + dir, "--log.level=warn"}, flags...)
 	cmd := exec.Command(sluiceBinary(t), args...)
+	// A test binary killed by its timeout takes its brokers with it (no orphans holding ports).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

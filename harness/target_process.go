@@ -142,6 +142,9 @@ func (t *ProcessTarget) Start(ctx context.Context) ([]string, error) {
 	args = append(args, t.Args...)
 
 	cmd := exec.Command(bin, args...)
+	// If this process dies without Stop (a benchmark killed, a test timing out), the broker goes
+	// with it instead of holding its ports and data directory.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("start sluice: %w", err)
