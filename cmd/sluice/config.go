@@ -57,7 +57,7 @@ var serveKeys = []keyDoc{
 	{"advertised.listeners", "= listeners", "the address Metadata hands to clients (port 0: the bound port)"},
 	{"listener.security.protocol.map", "", "NAME:PROTOCOL pairs; the served listener must map to PLAINTEXT"},
 	{"controller.listener.names", "", "controller listeners, not served to clients (CONTROLLER when controller.quorum.voters is set)"},
-	{"controller.quorum.voters", "", "id@host:port,... of the Raft controller quorum: cluster mode (empty: a single node)"},
+	{"controller.quorum.voters", "", "id@host:port,... of the Raft controller quorum: cluster mode (empty: a single node); a node.id not listed joins as a non-voter"},
 	{"log.dirs", defaultLogDirs, "data directory; only the first of a comma-separated list is used"},
 	{"log.dir", "", "data directory when log.dirs is not set"},
 	{"num.partitions", strconv.Itoa(broker.DefaultNumPartitions), "partitions of auto-created topics"},
@@ -136,7 +136,11 @@ type serveConfig struct {
 	// Voters is controller.quorum.voters: cluster mode when set (meta.Controller on this node's
 	// voter address, Broker.Cluster), a single node when empty. SessionTimeoutMs and
 	// HeartbeatIntervalMs are broker.session.timeout.ms and broker.heartbeat.interval.ms.
-	Voters              []meta.Voter
+	Voters []meta.Voter
+	// NonVoter: node.id is not among Voters; the node joins the quorum as a non-voter on
+	// ControllerAddr, its CONTROLLER listener.
+	NonVoter            bool
+	ControllerAddr      string
 	SessionTimeoutMs    int64
 	HeartbeatIntervalMs int64
 	// ControlledShutdown is controlled.shutdown.enable: a stop first asks the controller to move
@@ -570,12 +574,9 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 			r.fail(s, "%v", err)
 		}
 		cfg.Voters = voters
-		self := false
+		cfg.NonVoter = len(voters) > 0
 		for _, v := range voters {
-			self = self || v.ID == b.NodeID
-		}
-		if len(voters) > 0 && !self {
-			r.fail(s, "node.id %d is not a voter (brokers outside the quorum are not supported yet)", b.NodeID)
+			cfg.NonVoter = cfg.NonVoter && v.ID != b.NodeID
 		}
 	}
 	b.Cluster = len(cfg.Voters) > 0
@@ -594,6 +595,13 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	}
 
 	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners(len(cfg.Voters) > 0)
+	if cfg.NonVoter && r.err == nil {
+		// A broker outside the quorum joins it as a non-voter: its own CONTROLLER listener is
+		// where the Raft leader sends it the metadata log.
+		if cfg.ControllerAddr = r.controllerListener(); cfg.ControllerAddr == "" {
+			r.fail(r.set["listeners"], "node.id %d is not in controller.quorum.voters, so it joins the quorum as a non-voter: it needs a CONTROLLER://host:port listener of its own", b.NodeID)
+		}
+	}
 	if b.Cluster && b.AdvertisedPort == 0 && r.err == nil {
 		r.fail(r.set["listeners"], "cluster mode needs a fixed port: other brokers and clients reach this one by it")
 	}
@@ -692,6 +700,22 @@ func (r *resolver) list(key, def string) []string {
 type listener struct {
 	name, host string
 	port       int32
+}
+
+// controllerListener is host:port of the first listener named in controller.listener.names
+// (CONTROLLER by default), or "" when there is none.
+func (r *resolver) controllerListener() string {
+	names := map[string]bool{}
+	for _, n := range r.list("controller.listener.names", "CONTROLLER") {
+		names[strings.ToUpper(n)] = true
+	}
+	for _, e := range r.list("listeners", defaultListeners) {
+		name, addr, ok := strings.Cut(e, "://")
+		if _, _, err := net.SplitHostPort(addr); ok && err == nil && names[strings.ToUpper(name)] {
+			return addr
+		}
+	}
+	return ""
 }
 
 // listeners picks the one PLAINTEXT listener Sluice serves from listeners, skipping those named

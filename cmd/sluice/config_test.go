@@ -185,9 +185,19 @@ func TestServeConfig(t *testing.T) {
 			},
 		},
 		{
-			name:    "cluster mode: node.id must be a voter",
-			args:    []string{"--node.id=4", "--controller.quorum.voters=1@127.0.0.1:19092"},
-			wantErr: "node.id 4 is not a voter",
+			name:    "cluster mode: a non-voter needs a controller listener",
+			args:    []string{"--node.id=4", "--controller.quorum.voters=1@127.0.0.1:19092", "--listeners=PLAINTEXT://127.0.0.1:9095"},
+			wantErr: "joins the quorum as a non-voter: it needs a CONTROLLER://host:port listener",
+		},
+		{
+			name: "cluster mode: a node outside the quorum joins as a non-voter",
+			args: []string{"--node.id=4", "--controller.quorum.voters=1@127.0.0.1:19092",
+				"--listeners=PLAINTEXT://127.0.0.1:9095,CONTROLLER://127.0.0.1:19095"},
+			check: func(t *testing.T, c serveConfig) {
+				if !c.NonVoter || c.ControllerAddr != "127.0.0.1:19095" || c.ListenAddr != "127.0.0.1:9095" || !c.Broker.Cluster {
+					t.Errorf("got %+v", c)
+				}
+			},
 		},
 		{
 			name:    "cluster mode: heartbeat below the session timeout",

@@ -22,6 +22,11 @@ type Config struct {
 	// Voters is controller.quorum.voters (ParseQuorumVoters). Empty means the single-node default:
 	// one voter, this node, on an in-memory transport, so no port is opened.
 	Voters []Voter
+	// ListenAddr is this node's controller address (its CONTROLLER listener) when it is not one
+	// of Voters: it then joins the quorum as a non-voter — it receives and applies the metadata
+	// log like every member, never votes and never becomes the controller. Ignored on a voter,
+	// whose address is its entry in Voters.
+	ListenAddr string
 	// Dir is metadata.log.dir: the Raft log and stable store (pebble, Dir/raft-log) and the
 	// snapshots (Dir/snapshots).
 	Dir string
@@ -95,6 +100,7 @@ type Controller struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	stop      chan struct{} // closed by Close: ends joinLoop
 }
 
 // Open starts a node's controller from cfg.Dir, bootstrapping the quorum on first start (every
@@ -119,16 +125,16 @@ func Open(cfg Config) (*Controller, error) {
 			self = &cfg.Voters[i]
 		}
 	}
-	if len(cfg.Voters) > 0 && self == nil {
-		// Brokers outside the quorum will join as non-voters (issue 6); not yet.
-		return nil, fmt.Errorf("meta: node.id %d is not in controller.quorum.voters %s", cfg.NodeID, FormatQuorumVoters(cfg.Voters))
+	observer := len(cfg.Voters) > 0 && self == nil
+	if observer && cfg.ListenAddr == "" {
+		return nil, fmt.Errorf("meta: node.id %d is not in controller.quorum.voters %s and has no controller address to join from", cfg.NodeID, FormatQuorumVoters(cfg.Voters))
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("meta: %w", err)
 	}
 	hlog := newHclog(cfg.Logger)
 
-	c := &Controller{cfg: cfg, logger: cfg.Logger, fsm: newFSM(cfg.Logger)}
+	c := &Controller{cfg: cfg, logger: cfg.Logger, fsm: newFSM(cfg.Logger), stop: make(chan struct{})}
 	var err error
 	if c.store, err = OpenLogStore(filepath.Join(cfg.Dir, "raft-log"), nil, cfg.Logger); err != nil {
 		return nil, err
@@ -146,20 +152,26 @@ func Open(cfg Config) (*Controller, error) {
 	}
 
 	var servers []raft.Server
-	if self == nil {
+	var layer *muxStreamLayer
+	if len(cfg.Voters) == 0 {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress("meta-node-" + strconv.Itoa(int(cfg.NodeID))))
 		c.transport = tr
 		servers = []raft.Server{{Suffrage: raft.Voter, ID: serverID(cfg.NodeID), Address: addr}}
 	} else {
-		advertise, err := net.ResolveTCPAddr("tcp", self.Addr())
-		if err != nil {
-			return fail(fmt.Errorf("meta: controller address %s: %w", self.Addr(), err))
+		bind := cfg.ListenAddr
+		if self != nil {
+			bind = self.Addr()
 		}
-		tr, err := raft.NewTCPTransportWithLogger(self.Addr(), advertise, transportPoolMax, transportTimeout, hlog.Named("transport"))
+		advertise, err := net.ResolveTCPAddr("tcp", bind)
 		if err != nil {
-			return fail(fmt.Errorf("meta: controller listener %s: %w", self.Addr(), err))
+			return fail(fmt.Errorf("meta: controller address %s: %w", bind, err))
 		}
-		c.transport = tr
+		if layer, err = newMuxStreamLayer(bind, advertise); err != nil {
+			return fail(fmt.Errorf("meta: controller listener %s: %w", bind, err))
+		}
+		c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: layer, MaxPool: transportPoolMax, Timeout: transportTimeout, Logger: hlog.Named("transport"),
+		})
 		for _, v := range cfg.Voters {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: serverID(v.ID), Address: raft.ServerAddress(v.Addr())})
 		}
@@ -191,7 +203,7 @@ func Open(cfg Config) (*Controller, error) {
 	if err != nil {
 		return fail(fmt.Errorf("meta: %w", err))
 	}
-	if !existing {
+	if !existing && !observer { // a non-voter starts empty and is added by the leader (join)
 		if err := raft.BootstrapCluster(rc, logs, c.store, snaps, c.transport, raft.Configuration{Servers: servers}); err != nil {
 			return fail(fmt.Errorf("meta: bootstrap: %w", err))
 		}
@@ -199,7 +211,71 @@ func Open(cfg Config) (*Controller, error) {
 	if c.raft, err = raft.NewRaft(rc, c.fsm, logs, c.store, snaps, c.transport); err != nil {
 		return fail(fmt.Errorf("meta: %w", err))
 	}
+	if layer != nil {
+		layer.start(c.answerJoin)
+	}
+	if observer {
+		go c.joinLoop()
+	}
 	return c, nil
+}
+
+// joinInterval is how often a non-voter asks the voters to add it until one has.
+const joinInterval = 500 * time.Millisecond
+
+// joinLoop runs on a non-voter: it asks each voter in turn to add it to the quorum's
+// configuration until the leader has (a restarted non-voter is in it already: one handshake
+// confirms it).
+func (c *Controller) joinLoop() {
+	req := joinRequest{NodeID: c.cfg.NodeID, Addr: c.cfg.ListenAddr}
+	for {
+		for _, v := range c.cfg.Voters {
+			resp, err := askToJoin(v.Addr(), req)
+			switch {
+			case err != nil:
+				c.logger.Debug("join: voter unreachable", "voter", v.ID, "err", err)
+			case resp.OK:
+				c.logger.Info("joined the controller quorum as a non-voter", "via", v.ID)
+				return
+			case resp.Error != "":
+				c.logger.Warn("join refused", "voter", v.ID, "err", resp.Error)
+			}
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(joinInterval):
+		}
+	}
+}
+
+// answerJoin is a voter's side of a join handshake: the leader adds the node as a non-voter
+// (unless it is one already at that address); others point at the leader.
+func (c *Controller) answerJoin(req joinRequest) joinResponse {
+	for _, v := range c.cfg.Voters {
+		if v.ID == req.NodeID {
+			return joinResponse{Error: fmt.Sprintf("node.id %d is a voter in controller.quorum.voters; a joining node needs an id of its own", req.NodeID)}
+		}
+	}
+	if c.raft.State() != raft.Leader {
+		addr, _ := c.raft.LeaderWithID()
+		return joinResponse{Leader: string(addr)}
+	}
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return joinResponse{Error: err.Error()}
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == serverID(req.NodeID) && s.Address == raft.ServerAddress(req.Addr) && s.Suffrage == raft.Nonvoter {
+			return joinResponse{OK: true}
+		}
+	}
+	if err := c.raft.AddNonvoter(serverID(req.NodeID), raft.ServerAddress(req.Addr), 0, joinIOTimeout/2).Error(); err != nil {
+		addr, _ := c.raft.LeaderWithID()
+		return joinResponse{Leader: string(addr), Error: err.Error()}
+	}
+	c.logger.Info("controller: added a non-voter", "node", req.NodeID, "addr", req.Addr)
+	return joinResponse{OK: true}
 }
 
 func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
@@ -346,6 +422,7 @@ func (c *Controller) TransferLeadership(ctx context.Context) error {
 // Close stops Raft, the transport and the log store, and closes every Watch channel. Idempotent.
 func (c *Controller) Close() error {
 	c.closeOnce.Do(func() {
+		close(c.stop)
 		err := c.raft.Shutdown().Error()
 		closeTransport(c.transport)
 		if cerr := c.store.Close(); err == nil {

@@ -22,6 +22,10 @@
 //   - fsm.go, controller.go, logstore.go: the shell. hashicorp/raft v1.8.0 with the image as its
 //     FSM, snapshots through raft's FileSnapshotStore, the log in pebble, a TCP transport on the
 //     CONTROLLER address (an in-memory one for the single-node default, which opens no port).
+//   - transport.go: that TCP listener also answers the join handshake of a node outside
+//     controller.quorum.voters (KRaft's broker-only role): the Raft leader adds it as a non-voter,
+//     which receives and applies the log (or a snapshot) like any member but never votes or leads.
+//     Connections are told apart by their first byte (raft's message types are 0–3, a join 'J').
 //
 // # Invariants
 //
