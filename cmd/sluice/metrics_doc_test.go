@@ -343,6 +343,12 @@ func startRealServe(t *testing.T, extra ...string) realServe {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRealServeConfig(t, cfg)
+}
+
+// startRealServeConfig runs serve with cfg as startRealServe does.
+func startRealServeConfig(t *testing.T, cfg serveConfig) realServe {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
