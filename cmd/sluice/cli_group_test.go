@@ -19,10 +19,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func TestGroupCommands(t *testing.T) {
+func TestGroupCommands(t *testing.T) { againstSluiceAndKfake(t, testGroupCommands) }
+
+// againstSluiceAndKfake runs test, in parallel, against the broker and against kfake (what Kafka
+// answers), each started for it.
+func againstSluiceAndKfake(t *testing.T, test func(t *testing.T, addr string)) {
 	t.Run("broker=sluice", func(t *testing.T) {
 		t.Parallel()
-		testGroupCommands(t, startTestBroker(t))
+		test(t, startTestBroker(t))
 	})
 	t.Run("broker=kfake", func(t *testing.T) {
 		t.Parallel()
@@ -31,7 +35,7 @@ func TestGroupCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Close)
-		testGroupCommands(t, c.ListenAddrs()[0])
+		test(t, c.ListenAddrs()[0])
 	})
 }
 
@@ -196,21 +200,7 @@ func startFollower(t *testing.T, addr string, args ...string) (stop func()) {
 // group committed at offset 3 of one and at the end of the other. describe reports the age of
 // record 3 as the first partition's time lag (against the broker and kfake alike) and 0 for the
 // caught-up one.
-func TestGroupDescribeTimeLag(t *testing.T) {
-	t.Run("broker=sluice", func(t *testing.T) {
-		t.Parallel()
-		testGroupDescribeTimeLag(t, startTestBroker(t))
-	})
-	t.Run("broker=kfake", func(t *testing.T) {
-		t.Parallel()
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		testGroupDescribeTimeLag(t, c.ListenAddrs()[0])
-	})
-}
+func TestGroupDescribeTimeLag(t *testing.T) { againstSluiceAndKfake(t, testGroupDescribeTimeLag) }
 
 func testGroupDescribeTimeLag(t *testing.T, addr string) {
 	sluiceAt(t, addr, "", "topic", "create", "aged", "-p", "2")

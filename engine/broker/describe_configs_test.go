@@ -2,12 +2,31 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// brokerConfigs describes broker id's properties through kadm, keyed by name.
+func brokerConfigs(t *testing.T, adm *kadm.Client, id int32) map[string]kadm.Config {
+	t.Helper()
+	rcs, err := adm.DescribeBrokerConfigs(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(strconv.Itoa(int(id)), nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("describe broker %d: %v %v", id, err, rc.Err)
+	}
+	out := map[string]kadm.Config{}
+	for _, c := range rc.Configs {
+		out[c.Key] = c
+	}
+	return out
+}
 
 // TestDescribeConfigsProvenance: with Config.StaticConfigs (what sluice serve passes), a property
 // the operator set is STATIC_BROKER_CONFIG even at Kafka's default value, one not set is
@@ -27,18 +46,7 @@ func TestDescribeConfigsProvenance(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": &retention}, "prov"); err != nil {
 		t.Fatal(err)
 	}
-	brcs, err := adm.DescribeBrokerConfigs(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	brc, err := brcs.On("0", nil)
-	if err != nil || brc.Err != nil {
-		t.Fatalf("describe broker 0: %v %v", err, brc.Err)
-	}
-	bcs := map[string]kadm.Config{}
-	for _, c := range brc.Configs {
-		bcs[c.Key] = c
-	}
+	bcs := brokerConfigs(t, adm, 0)
 	tcs := topicConfigs(t, adm, "prov")
 	static, def, dynamic := kmsg.ConfigSourceStaticBrokerConfig, kmsg.ConfigSourceDefaultConfig, kmsg.ConfigSourceDynamicTopicConfig
 	for _, c := range []struct {

@@ -201,10 +201,7 @@ func wantMetrics(m map[string]float64, want map[string]float64) error {
 func TestMetricsReplication(t *testing.T) {
 	c := startCluster(t, 3)
 	const topic = "watched"
-	c.createTopic(topic, 1, map[string]string{"min.insync.replicas": "3"})
-	c.update(topic, 0, func(ps *PartitionState) {
-		ps.Replicas, ps.ISR, ps.Leader, ps.LeaderEpoch = []int32{0, 1, 2}, []int32{0, 1, 2}, 0, 1
-	})
+	c.createRF3(topic, map[string]string{"min.insync.replicas": "3"})
 	leader := func() *Broker { return c.node(0).b }
 	eventually(t, "the leader's metrics with the full ISR", func() error {
 		return wantMetrics(replicationMetrics(t, leader()), map[string]float64{
