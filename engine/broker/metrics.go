@@ -23,14 +23,14 @@ import (
 // latencyBucketsSec are the upper bounds of the request-latency histogram.
 var latencyBucketsSec = [...]float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
 
+// apiMetrics is one API's latency histogram. The request count is the sum of the buckets, read at
+// scrape time, so a request costs two atomic adds.
 type apiMetrics struct {
-	requests atomic.Int64
-	sumNs    atomic.Int64
-	buckets  [len(latencyBucketsSec) + 1]atomic.Int64 // last: +Inf
+	sumNs   atomic.Int64
+	buckets [len(latencyBucketsSec) + 1]atomic.Int64 // last: +Inf
 }
 
 func (m *apiMetrics) observe(d time.Duration) {
-	m.requests.Add(1)
 	m.sumNs.Add(int64(d))
 	sec := d.Seconds()
 	i := sort.SearchFloat64s(latencyBucketsSec[:], sec)
@@ -131,8 +131,8 @@ func (b *Broker) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k := range apis {
 		m := &b.apiMetrics[k]
-		// Read the buckets before the count, so that count ≥ +Inf bucket never fails a scraper's
-		// check even while requests complete; the count is then the +Inf bucket itself.
+		// The count is the +Inf bucket, summed from the same reads as the finite buckets, so the
+		// histogram is consistent even while requests complete (the sum may run a request ahead).
 		buckets := make(map[float64]uint64, len(latencyBucketsSec))
 		var cum uint64
 		for i, le := range latencyBucketsSec {

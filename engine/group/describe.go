@@ -103,7 +103,7 @@ func (c *Coordinator) Describe(name string) (Description, error) {
 			tp := topicPartition{topic, p}
 			seen[tp] = true
 			o := owners[tp]
-			d.Partitions = append(d.Partitions, c.partitionLag(tp, v, o.member, o.client, o.host))
+			d.Partitions = append(d.Partitions, c.partitionLag(tp, v, o.member, o.client, o.host, nil))
 			return true
 		})
 	})
@@ -112,7 +112,7 @@ func (c *Coordinator) Describe(name string) (Description, error) {
 	}
 	for tp, o := range owners {
 		if !seen[tp] {
-			d.Partitions = append(d.Partitions, c.partitionLag(tp, noOffset, o.member, o.client, o.host))
+			d.Partitions = append(d.Partitions, c.partitionLag(tp, noOffset, o.member, o.client, o.host, nil))
 		}
 	}
 	sort.Slice(d.Partitions, func(i, j int) bool {
@@ -127,7 +127,9 @@ type topicPartition struct {
 	partition int32
 }
 
-func (c *Coordinator) partitionLag(tp topicPartition, v OffsetValue, member, client, host string) PartitionLag {
+// partitionLag is one partition's lag. memo, when not nil, remembers record timestamps across
+// calls (see timeLagMs).
+func (c *Coordinator) partitionLag(tp topicPartition, v OffsetValue, member, client, host string, memo timestampMemo) PartitionLag {
 	pl := PartitionLag{
 		Topic: tp.topic, Partition: tp.partition, CommittedOffset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata,
 		EndOffset: c.topics.HighWatermark(tp.topic, tp.partition), Lag: -1, TimeLagMs: -1,
@@ -135,7 +137,7 @@ func (c *Coordinator) partitionLag(tp topicPartition, v OffsetValue, member, cli
 	}
 	if pl.EndOffset >= 0 && pl.CommittedOffset >= 0 {
 		pl.Lag = max(pl.EndOffset-pl.CommittedOffset, 0)
-		pl.TimeLagMs = c.timeLagMs(tp, pl.CommittedOffset, pl.Lag)
+		pl.TimeLagMs = c.timeLagMs(tp, pl.CommittedOffset, pl.Lag, memo)
 	}
 	return pl
 }

@@ -8,8 +8,9 @@ package group
 // Time lag is read from the partition's log at scrape time (RecordTimestamps): for each committed
 // partition with a positive offset lag, one lookup in the log's offset index and one read of the
 // batch holding the committed offset — its 61-byte header when compressed, the batch itself (at
-// most message.max.bytes) when not — so a scrape costs O(groups × lagging partitions) small reads,
-// no scan. Caught-up partitions cost nothing.
+// most message.max.bytes) when not — so a scrape costs at most one small read per (group, lagging
+// partition), no scan; groups committed at the same offset share one read, and caught-up
+// partitions cost nothing. BenchmarkScrape (engine/broker) measures it.
 
 import (
 	"strconv"
@@ -25,10 +26,19 @@ type RecordTimestamps interface {
 	RecordTimestamp(topic string, partition int32, offset int64) (timestampMs int64, ok bool)
 }
 
+// timestampMemo holds the record timestamps one scrape has read, by partition and offset (-1: none
+// readable), so groups committed at the same offset of a partition cost one read between them.
+type timestampMemo map[timestampKey]int64
+
+type timestampKey struct {
+	topicPartition
+	offset int64
+}
+
 // timeLagMs is now minus the timestamp of the record at committed: 0 when lag is 0, -1 when the
 // timestamp cannot be read. A record stamped in the future (a producer's clock ahead of ours)
-// counts as 0, not as a negative lag.
-func (c *Coordinator) timeLagMs(tp topicPartition, committed, lag int64) int64 {
+// counts as 0, not as a negative lag. memo may be nil.
+func (c *Coordinator) timeLagMs(tp topicPartition, committed, lag int64, memo timestampMemo) int64 {
 	if lag == 0 {
 		return 0
 	}
@@ -36,8 +46,18 @@ func (c *Coordinator) timeLagMs(tp topicPartition, committed, lag int64) int64 {
 	if !ok {
 		return -1
 	}
-	ts, ok := rt.RecordTimestamp(tp.topic, tp.partition, committed)
-	if !ok {
+	k := timestampKey{tp, committed}
+	ts, seen := memo[k]
+	if !seen {
+		var ok bool
+		if ts, ok = rt.RecordTimestamp(tp.topic, tp.partition, committed); !ok {
+			ts = -1
+		}
+		if memo != nil {
+			memo[k] = ts
+		}
+	}
+	if ts < 0 {
 		return -1
 	}
 	return max(c.clock.Now().UnixMilli()-ts, 0)
@@ -102,6 +122,7 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
 	}
+	memo := timestampMemo{}
 	for _, g := range c.sortedGroups() {
 		g.mu.Lock()
 		name, state, members, generation := g.name, g.state.String(), len(g.members), g.generation
@@ -113,7 +134,7 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 		var lagSum, maxTimeLagMs int64
 		_ = c.readStore(func() error {
 			return c.store.Offsets(name, func(topic string, p int32, v OffsetValue) bool {
-				pl := c.partitionLag(topicPartition{topic, p}, v, "", "", "")
+				pl := c.partitionLag(topicPartition{topic, p}, v, "", "", "", memo)
 				part := strconv.Itoa(int(p))
 				gauge(descGroupCommitted, float64(pl.CommittedOffset), name, topic, part)
 				gauge(descGroupPartitionLag, float64(pl.Lag), name, topic, part)

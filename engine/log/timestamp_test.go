@@ -1,6 +1,10 @@
 package log
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sluicemq/sluice/engine/record"
+)
 
 // TestRecordTimestamp: across many segments, every record's own timestamp (CreateTime, deltas not
 // monotonic); below the log start, the first remaining record's; nothing at or above upTo.
@@ -10,6 +14,15 @@ func TestRecordTimestamp(t *testing.T) {
 	if f.l.NumSegments() < 3 {
 		t.Fatalf("%d segments, want several", f.l.NumSegments())
 	}
+	// A batch larger than the first read (recordTimestampReadBytes): its later records need a
+	// second.
+	big, bigTS := makeBatch(f.rng, 4, recordTimestampReadBytes, f.clock.ms.Load())
+	info, err := f.l.Append(record.Batch(big), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, recTS: bigTS})
+	f.l.SetHighWatermark(f.l.LogEndOffset())
 	leo := f.l.LogEndOffset()
 	for _, s := range f.want {
 		for off := s.base; off <= s.last; off++ {
