@@ -65,13 +65,16 @@ func TestDescribeConfigsSources(t *testing.T) {
 		sources[c.Key] = c.Source
 	}
 	for key, want := range map[string]kmsg.ConfigSource{
-		"log.segment.bytes":   kmsg.ConfigSourceStaticBrokerConfig, // file
-		"log.retention.bytes": kmsg.ConfigSourceStaticBrokerConfig, // environment
-		"message.max.bytes":   kmsg.ConfigSourceStaticBrokerConfig, // flag
-		"log.dirs":            kmsg.ConfigSourceStaticBrokerConfig, // flag
-		"num.partitions":      kmsg.ConfigSourceDefaultConfig,
-		"node.id":             kmsg.ConfigSourceDefaultConfig,
-		"log.retention.ms":    kmsg.ConfigSourceDefaultConfig,
+		"log.segment.bytes":                kmsg.ConfigSourceStaticBrokerConfig, // file
+		"log.retention.bytes":              kmsg.ConfigSourceStaticBrokerConfig, // environment
+		"message.max.bytes":                kmsg.ConfigSourceStaticBrokerConfig, // flag
+		"log.dirs":                         kmsg.ConfigSourceStaticBrokerConfig, // flag
+		"group.initial.rebalance.delay.ms": kmsg.ConfigSourceStaticBrokerConfig, // flag
+		"num.partitions":                   kmsg.ConfigSourceDefaultConfig,
+		"offsets.retention.minutes":        kmsg.ConfigSourceDefaultConfig,
+		"replica.lag.time.max.ms":          kmsg.ConfigSourceDefaultConfig,
+		"node.id":                          kmsg.ConfigSourceDefaultConfig,
+		"log.retention.ms":                 kmsg.ConfigSourceDefaultConfig,
 	} {
 		if got, ok := sources[key]; !ok || got != want {
 			t.Errorf("broker config %s from %v, want %v", key, got, want)

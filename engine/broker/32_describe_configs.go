@@ -29,7 +29,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -157,6 +159,36 @@ var brokerProperties = []brokerProperty{
 	{key: "min.insync.replicas", topicKey: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
 		kafkaDefault: "1", defaultNamed: true, value: int64Prop(func(b *Broker) int64 { return int64(b.minInsyncReplicas()) }),
 		doc: "In-sync replicas that must hold a write for acks=all, and below which the high watermark stops (KIP-966)."},
+	{key: "replica.lag.time.max.ms", typ: kmsg.ConfigTypeLong,
+		kafkaDefault: itoa64(replica.DefaultReplicaLagTimeMaxMs), defaultNamed: true,
+		value: int64Prop(func(b *Broker) int64 {
+			if b.cfg.ReplicaLagTimeMaxMs > 0 {
+				return b.cfg.ReplicaLagTimeMaxMs
+			}
+			return replica.DefaultReplicaLagTimeMaxMs
+		}),
+		doc: "A follower that has not caught up with the leader for this long leaves the ISR."},
+	groupProperty("group.initial.rebalance.delay.ms", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupInitialRebalanceDelayMs) },
+		"How long an empty group waits for more members before its first rebalance."),
+	groupProperty("group.min.session.timeout.ms", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupMinSessionTimeoutMs) },
+		"The smallest session.timeout.ms a consumer may ask for."),
+	groupProperty("group.max.session.timeout.ms", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupMaxSessionTimeoutMs) },
+		"The largest session.timeout.ms a consumer may ask for."),
+	groupProperty("group.max.size", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupMaxSize) },
+		"The most members one consumer group may have."),
+	groupProperty("offsets.retention.minutes", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.OffsetsRetentionMinutes) },
+		"How long an empty group's committed offsets are kept."),
+	groupProperty("offsets.retention.check.interval.ms", kmsg.ConfigTypeLong, func(c group.Config) int64 { return c.OffsetsRetentionCheckIntervalMs },
+		"How often expired committed offsets are removed."),
+	groupProperty("offset.metadata.max.bytes", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.OffsetMetadataMaxBytes) },
+		"The largest metadata string a committed offset may carry."),
+}
+
+// groupProperty is a group coordinator property (engine/group's Config), read live: the
+// coordinator's configuration may change while the broker runs.
+func groupProperty(key string, typ kmsg.ConfigType, get func(group.Config) int64, doc string) brokerProperty {
+	return brokerProperty{key: key, typ: typ, kafkaDefault: itoa64(get(group.DefaultConfig())), defaultNamed: true,
+		value: int64Prop(func(b *Broker) int64 { return get(b.groups.Config()) }), doc: doc}
 }
 
 // topicConfigDefaults maps each topic config to the broker property it defaults from.
