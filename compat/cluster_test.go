@@ -43,12 +43,13 @@ type realCluster struct {
 	dirs   []string
 	voters string
 	nodes  []*broker
+	flags  []string // every node's extra flags
 }
 
-func startRealCluster(t *testing.T) *realCluster {
+func startRealCluster(t *testing.T, flags ...string) *realCluster {
 	t.Helper()
 	ports := freePorts(t, 6)
-	rc := &realCluster{t: t, kafka: ports[:3], ctrl: ports[3:], nodes: make([]*broker, 3)}
+	rc := &realCluster{t: t, kafka: ports[:3], ctrl: ports[3:], nodes: make([]*broker, 3), flags: flags}
 	var vs []string
 	for i := range 3 {
 		vs = append(vs, fmt.Sprintf("%d@127.0.0.1:%d", i+1, rc.ctrl[i]))
@@ -63,13 +64,13 @@ func startRealCluster(t *testing.T) *realCluster {
 
 func (rc *realCluster) start(id int32) {
 	i := id - 1
-	rc.nodes[i] = startServe(rc.t, rc.dirs[i],
-		"--node.id="+strconv.Itoa(int(id)),
+	rc.nodes[i] = startServe(rc.t, rc.dirs[i], append([]string{
+		"--node.id=" + strconv.Itoa(int(id)),
 		fmt.Sprintf("--listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", rc.kafka[i], rc.ctrl[i]),
-		"--controller.quorum.voters="+rc.voters,
+		"--controller.quorum.voters=" + rc.voters,
 		"--min.insync.replicas=2", "--default.replication.factor=3",
 		"--broker.session.timeout.ms=3000", "--broker.heartbeat.interval.ms=500",
-		"--replica.lag.time.max.ms=5000")
+		"--replica.lag.time.max.ms=5000"}, rc.flags...)...)
 }
 
 func (rc *realCluster) seeds() []string {
