@@ -20,7 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// scrapeGauges reads b's /metrics and returns the unlabelled samples of the named families.
+// scrapeGauges reads b's /metrics and returns the unlabelled samples of the named families, and
+// the sample count and largest value of sluice_replica_follower_lag_records.
 func scrapeGauges(b *broker, names ...string) (map[string]float64, error) {
 	resp, err := http.Get(b.admin + "/metrics")
 	if err != nil {
@@ -37,6 +38,12 @@ func scrapeGauges(b *broker, names ...string) (map[string]float64, error) {
 		return nil, fmt.Errorf("/metrics of %s does not parse: %w", b.addr, err)
 	}
 	out := map[string]float64{}
+	if f := fams["sluice_replica_follower_lag_records"]; f != nil {
+		for _, m := range f.GetMetric() {
+			out["follower lag samples"]++
+			out["follower lag max"] = max(out["follower lag max"], m.GetGauge().GetValue())
+		}
+	}
 	for _, name := range names {
 		f := fams[name]
 		if f == nil || len(f.GetMetric()) != 1 {
@@ -65,6 +72,10 @@ func (rc *realCluster) clusterSums(names ...string) (map[string]float64, error) 
 			return nil, err
 		}
 		for k, v := range m {
+			if k == "follower lag max" {
+				sums[k] = max(sums[k], v)
+				continue
+			}
 			sums[k] += v
 		}
 	}
@@ -139,12 +150,14 @@ func TestClusterMetricsRealProcesses(t *testing.T) {
 	produceAll() // acks=all with min.insync.replicas=2: two replicas suffice
 	waitMetrics(60*time.Second, "the survivors reporting the ISR shrunk", func(m map[string]float64) bool {
 		return m["sluice_controller_active"] == 1 && m["sluice_controller_offline_partitions"] == 0 &&
-			m["sluice_replica_under_replicated_partitions"] == partitions && m["sluice_replica_isr_shrinks_total"] >= 1
+			m["sluice_replica_under_replicated_partitions"] == partitions && m["sluice_replica_isr_shrinks_total"] >= 1 &&
+			m["follower lag max"] >= 1 // the stopped broker missed the second round of writes
 	})
 
 	rc.start(victim)
 	waitMetrics(60*time.Second, "the ISR expanded back", func(m map[string]float64) bool {
 		return m["sluice_controller_active"] == 1 && m["sluice_replica_under_replicated_partitions"] == 0 &&
-			m["sluice_replica_isr_expands_total"] >= 1 && m["sluice_replica_partitions"] == 3*partitions
+			m["sluice_replica_isr_expands_total"] >= 1 && m["sluice_replica_partitions"] == 3*partitions &&
+			m["follower lag samples"] == 2*partitions && m["follower lag max"] == 0 // two followers a partition, caught up
 	})
 }

@@ -13,6 +13,7 @@ package broker
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,11 +38,14 @@ var (
 		"1 on the active controller, 0 elsewhere (Kafka's ActiveControllerCount).", nil, nil)
 	descOfflinePartitions = prometheus.NewDesc("sluice_controller_offline_partitions",
 		"On the active controller, partitions without a leader; 0 elsewhere (Kafka's OfflinePartitionsCount).", nil, nil)
+	descFollowerLag = prometheus.NewDesc("sluice_replica_follower_lag_records",
+		"On the leader, per follower: the leader's log end offset minus the follower's (-1: not heard from since this broker became leader).",
+		[]string{"topic", "partition", "follower"}, nil)
 )
 
 func describeReplication(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUnderReplicated, descUnderMinISR, descLeaderPartitions, descPartitions,
-		descISRShrinks, descISRExpands, descActiveController, descOfflinePartitions} {
+		descISRShrinks, descISRExpands, descActiveController, descOfflinePartitions, descFollowerLag} {
 		ch <- d
 	}
 }
@@ -74,10 +78,11 @@ type replicationCounts struct {
 
 // replicationCounts walks the partitions. A partition never assigned (a single node, or before the
 // controller's first assignment) has this broker as its only replica and leader: it counts as a
-// partition and a leadership, in sync.
-func (b *Broker) replicationCounts() replicationCounts {
+// partition and a leadership, in sync. For every partition it leads it sends each follower's lag
+// to ch.
+func (b *Broker) replicationCounts(ch chan<- prometheus.Metric) replicationCounts {
 	var c replicationCounts
-	for _, t := range *b.topicsView.Load() {
+	for name, t := range *b.topicsView.Load() {
 		for _, p := range t.partitions {
 			rp := p.replica.Load()
 			if rp == nil {
@@ -100,6 +105,15 @@ func (b *Broker) replicationCounts() replicationCounts {
 			}
 			if int32(len(v.ISR)) < rp.Config().MinInsyncReplicas {
 				c.underMinISR++
+			}
+			leo := p.log.LogEndOffset()
+			part := strconv.Itoa(int(p.index))
+			for _, f := range rp.Status().Followers {
+				lag := int64(-1)
+				if f.LogEndOffset >= 0 {
+					lag = max(leo-f.LogEndOffset, 0)
+				}
+				ch <- prometheus.MustNewConstMetric(descFollowerLag, prometheus.GaugeValue, float64(lag), name, part, strconv.Itoa(int(f.ID)))
 			}
 		}
 	}
@@ -129,7 +143,7 @@ func (b *Broker) controllerCounts() (active, offline int) {
 }
 
 func (b *Broker) collectReplication(ch chan<- prometheus.Metric) {
-	c := b.replicationCounts()
+	c := b.replicationCounts(ch)
 	gauge := func(d *prometheus.Desc, v int) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
 	}

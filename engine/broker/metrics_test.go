@@ -180,6 +180,13 @@ func replicationMetrics(t *testing.T, b *Broker) map[string]float64 {
 	return out
 }
 
+// followerLag is the leader's sluice_replica_follower_lag_records for follower of topic's partition 0.
+func followerLag(t *testing.T, leader *Broker, topic string, follower int32) float64 {
+	t.Helper()
+	return metricValue(t, scrapeMetrics(t, leader),
+		fmt.Sprintf(`sluice_replica_follower_lag_records{follower="%d",partition="0",topic="%s"}`, follower, topic))
+}
+
 // wantMetrics compares the named metrics of m with want.
 func wantMetrics(m map[string]float64, want map[string]float64) error {
 	var errs []string
@@ -230,6 +237,13 @@ func TestMetricsReplication(t *testing.T) {
 		if m["sluice_replica_isr_shrinks_total"] < 1 {
 			return fmt.Errorf("ISR shrinks %v, want ≥ 1", m["sluice_replica_isr_shrinks_total"])
 		}
+		// The stopped follower lacks the record it missed; the other has it.
+		if lag := followerLag(t, leader(), topic, 2); lag < 1 {
+			return fmt.Errorf("stopped follower's lag %v, want ≥ 1", lag)
+		}
+		if lag := followerLag(t, leader(), topic, 1); lag != 0 {
+			return fmt.Errorf("live follower's lag %v, want 0", lag)
+		}
 		return wantMetrics(m, map[string]float64{
 			"sluice_replica_under_replicated_partitions": 1, "sluice_replica_under_min_isr_partitions": 1,
 		})
@@ -245,6 +259,11 @@ func TestMetricsReplication(t *testing.T) {
 		}
 		if m["sluice_replica_isr_shrinks_total"] < shrinks {
 			return fmt.Errorf("ISR shrinks went down from %v to %v", shrinks, m["sluice_replica_isr_shrinks_total"])
+		}
+		for _, f := range []int32{1, 2} {
+			if lag := followerLag(t, leader(), topic, f); lag != 0 {
+				return fmt.Errorf("follower %d's lag %v, want 0", f, lag)
+			}
 		}
 		return wantMetrics(m, map[string]float64{
 			"sluice_replica_under_replicated_partitions": 0, "sluice_replica_under_min_isr_partitions": 0,
