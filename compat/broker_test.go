@@ -47,15 +47,16 @@ func sluiceBinary(t *testing.T) string {
 	return binPath
 }
 
-var listening = regexp.MustCompile(`^sluice: listening on (\S+) `)
+var listening = regexp.MustCompile(`^sluice: listening on (\S+) .*admin (\S+)\)$`)
 
 // broker is one `sluice serve` process.
 type broker struct {
-	t    *testing.T
-	dir  string
-	addr string
-	cmd  *exec.Cmd
-	done chan error
+	t     *testing.T
+	dir   string
+	addr  string
+	admin string // the admin listener's URL, "off" when disabled
+	cmd   *exec.Cmd
+	done  chan error
 }
 
 func startBroker(t *testing.T, dir string, flags ...string) *broker {
@@ -97,7 +98,7 @@ func startServe(t *testing.T, dir string, flags ...string) *broker {
 		if m == nil {
 			t.Fatalf("unexpected first line from sluice: %q", line)
 		}
-		b.addr = m[1]
+		b.addr, b.admin = m[1], m[2]
 	case err := <-b.done:
 		t.Fatalf("sluice exited before listening: %v", err)
 	case <-time.After(60 * time.Second):

@@ -3,14 +3,16 @@ package main
 // The admin HTTP listener (admin.listener): /metrics, /healthz and /debug/pprof/.
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicemq/sluice/netio"
 )
@@ -19,15 +21,6 @@ import (
 // (/debug/pprof/profile?seconds=N) legitimately streams for N seconds.
 const adminReadHeaderTimeout = 10 * time.Second
 
-// MetricsSource adds metrics to /metrics. WriteMetrics writes complete metric families in the
-// Prometheus text exposition format (version 0.0.4): # HELP and # TYPE lines, then samples, names
-// prefixed sluice_. It is called on an HTTP goroutine, concurrently with the broker's work, so it
-// must read only what is safe to read from any goroutine. engine/broker implements it when it
-// has metrics of its own.
-type MetricsSource interface {
-	WriteMetrics(w io.Writer)
-}
-
 // statsSource is the network layer's counters: *netio.Server.
 type statsSource interface {
 	Stats() netio.Stats
@@ -35,18 +28,22 @@ type statsSource interface {
 
 // newAdminMux serves the admin endpoints. It is a mux of its own: net/http/pprof also registers on
 // http.DefaultServeMux when imported, and that mux is never served.
-func newAdminMux(stats statsSource, sources []MetricsSource) *http.ServeMux {
+//
+// /metrics is client_golang's handler over a registry of its own holding netio's counters, the
+// given collectors (the broker, when it is one: engine/broker implements prometheus.Collector), and
+// the Go runtime and process collectors. Every collector reads its counters when scraped, on the
+// HTTP goroutine, so it must read only what is safe to read from any goroutine.
+func newAdminMux(stats statsSource, sources []prometheus.Collector) *http.ServeMux {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(networkCollector{stats}, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, s := range sources {
+		reg.MustRegister(s)
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		var buf bytes.Buffer // whole, so a scrape never sees a half-written family
-		writeNetworkMetrics(&buf, stats.Stats())
-		for _, s := range sources {
-			s.WriteMetrics(&buf)
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-		_, _ = w.Write(buf.Bytes())
-	})
+	// A collector's error (say, a duplicate series) fails the scrape with 500 and the error, so
+	// a broken exposition is seen at once rather than served half.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
@@ -59,27 +56,52 @@ func newAdminMux(stats statsSource, sources []MetricsSource) *http.ServeMux {
 	return mux
 }
 
-// writeNetworkMetrics writes netio's counters as Prometheus metric families.
-func writeNetworkMetrics(w io.Writer, s netio.Stats) {
-	family := func(name, typ, help string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+// networkCollector exports netio's counters (one Stats() snapshot per scrape).
+type networkCollector struct{ stats statsSource }
+
+var (
+	descConnectionsOpen = prometheus.NewDesc("sluice_network_connections_open",
+		"Kafka connections currently open.", nil, nil)
+	descConnectionsAccepted = prometheus.NewDesc("sluice_network_connections_accepted_total",
+		"Kafka connections accepted.", nil, nil)
+	descRequests = prometheus.NewDesc("sluice_network_requests_total",
+		"Request frames handed to the broker.", nil, nil)
+	descBytesIn = prometheus.NewDesc("sluice_network_bytes_in_total",
+		"Request frame bytes received, size prefixes included.", nil, nil)
+	descBytesOut = prometheus.NewDesc("sluice_network_bytes_out_total",
+		"Response bytes sent, by path: write (gnet writes, copied file regions) or sendfile.", []string{"path"}, nil)
+	descSendfileFallbacks = prometheus.NewDesc("sluice_network_sendfile_fallbacks_total",
+		"File regions finished with pread+write after a short sendfile.", nil, nil)
+	descFramesRejected = prometheus.NewDesc("sluice_network_frames_rejected_total",
+		"Frames that closed their connection: bad size or malformed header.", nil, nil)
+	descInboundOverflows = prometheus.NewDesc("sluice_network_inbound_overflows_total",
+		"Muted connections closed for holding too many unread bytes.", nil, nil)
+	descMutes = prometheus.NewDesc("sluice_network_mutes_total",
+		"Times a connection stopped reading requests because of a limit.", nil, nil)
+)
+
+func (networkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnectionsOpen, descConnectionsAccepted, descRequests, descBytesIn, descBytesOut,
+		descSendfileFallbacks, descFramesRejected, descInboundOverflows, descMutes} {
+		ch <- d
 	}
-	sample := func(name, typ, help string, v uint64) {
-		family(name, typ, help)
-		fmt.Fprintf(w, "%s %d\n", name, v)
+}
+
+func (n networkCollector) Collect(ch chan<- prometheus.Metric) {
+	s := n.stats.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	family("sluice_network_connections_open", "gauge", "Kafka connections currently open.")
-	fmt.Fprintf(w, "sluice_network_connections_open %d\n", s.ConnectionsOpen)
-	sample("sluice_network_connections_accepted_total", "counter", "Kafka connections accepted.", s.ConnectionsAccepted)
-	sample("sluice_network_requests_total", "counter", "Request frames handed to the broker.", s.Requests)
-	sample("sluice_network_bytes_in_total", "counter", "Request frame bytes received, size prefixes included.", s.BytesIn)
-	family("sluice_network_bytes_out_total", "counter", "Response bytes sent, by path: write (gnet writes, copied file regions) or sendfile.")
-	fmt.Fprintf(w, "sluice_network_bytes_out_total{path=\"write\"} %d\n", s.BytesOutWrite)
-	fmt.Fprintf(w, "sluice_network_bytes_out_total{path=\"sendfile\"} %d\n", s.BytesOutSendfile)
-	sample("sluice_network_sendfile_fallbacks_total", "counter", "File regions finished with pread+write after a short sendfile.", s.SendfileFallbacks)
-	sample("sluice_network_frames_rejected_total", "counter", "Frames that closed their connection: bad size or malformed header.", s.FramesRejected)
-	sample("sluice_network_inbound_overflows_total", "counter", "Muted connections closed for holding too many unread bytes.", s.InboundOverflows)
-	sample("sluice_network_mutes_total", "counter", "Times a connection stopped reading requests because of a limit.", s.Mutes)
+	ch <- prometheus.MustNewConstMetric(descConnectionsOpen, prometheus.GaugeValue, float64(s.ConnectionsOpen))
+	counter(descConnectionsAccepted, s.ConnectionsAccepted)
+	counter(descRequests, s.Requests)
+	counter(descBytesIn, s.BytesIn)
+	counter(descBytesOut, s.BytesOutWrite, "write")
+	counter(descBytesOut, s.BytesOutSendfile, "sendfile")
+	counter(descSendfileFallbacks, s.SendfileFallbacks)
+	counter(descFramesRejected, s.FramesRejected)
+	counter(descInboundOverflows, s.InboundOverflows)
+	counter(descMutes, s.Mutes)
 }
 
 // startAdmin binds addr and serves h on it in the background. The listener is bound when it

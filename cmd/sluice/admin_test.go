@@ -8,6 +8,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -15,9 +19,15 @@ type fakeStats netio.Stats
 
 func (f fakeStats) Stats() netio.Stats { return netio.Stats(f) }
 
-type fakeMetrics string
+// fakeMetrics is a broker's collector with one gauge, sluice_topics.
+type fakeMetrics float64
 
-func (f fakeMetrics) WriteMetrics(w io.Writer) { io.WriteString(w, string(f)) }
+var descFakeTopics = prometheus.NewDesc("sluice_topics", "Topics.", nil, nil)
+
+func (fakeMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- descFakeTopics }
+func (f fakeMetrics) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descFakeTopics, prometheus.GaugeValue, float64(f))
+}
 
 func get(t *testing.T, url string) (status int, contentType, body string) {
 	t.Helper()
@@ -39,13 +49,23 @@ func TestAdminMetrics(t *testing.T) {
 		BytesOutWrite: 1001, BytesOutSendfile: 2002, SendfileFallbacks: 4, FramesRejected: 5,
 		InboundOverflows: 6, Mutes: 7,
 	}
-	broker := fakeMetrics("# HELP sluice_topics Topics.\n# TYPE sluice_topics gauge\nsluice_topics 2\n")
-	srv := httptest.NewServer(newAdminMux(stats, []MetricsSource{broker}))
+	srv := httptest.NewServer(newAdminMux(stats, []prometheus.Collector{fakeMetrics(2)}))
 	defer srv.Close()
 
 	status, ctype, body := get(t, srv.URL+"/metrics")
-	if status != http.StatusOK || ctype != "text/plain; version=0.0.4; charset=utf-8" {
+	if status != http.StatusOK || !strings.HasPrefix(ctype, "text/plain; version=0.0.4; charset=utf-8") {
 		t.Fatalf("status %d content type %q", status, ctype)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse as the text exposition format: %v\n%s", err, body)
+	}
+	// The Go runtime and process collectors are registered.
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_open_fds"} {
+		if f := fams[name]; f == nil || len(f.GetMetric()) == 0 {
+			t.Errorf("%s not served", name)
+		}
 	}
 	samples := map[string]string{}
 	types := map[string]string{}
@@ -60,6 +80,9 @@ func TestAdminMetrics(t *testing.T) {
 		name, value, ok := strings.Cut(line, " ")
 		if !ok {
 			t.Fatalf("malformed sample line %q", line)
+		}
+		if !strings.HasPrefix(name, "sluice_") {
+			continue // go_ and process_
 		}
 		if _, dup := samples[name]; dup {
 			t.Fatalf("sample %s twice", name)

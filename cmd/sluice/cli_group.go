@@ -107,16 +107,19 @@ type topicPartsJSON struct {
 }
 
 type groupPartitionJSON struct {
-	Topic           string  `json:"topic"`
-	Partition       int32   `json:"partition"`
-	CommittedOffset int64   `json:"committed_offset"`
-	LogStartOffset  int64   `json:"log_start_offset"`
-	LogEndOffset    int64   `json:"log_end_offset"`
-	Lag             int64   `json:"lag"`
-	MemberID        string  `json:"member_id,omitempty"`
-	ClientID        string  `json:"client_id,omitempty"`
-	ClientHost      string  `json:"client_host,omitempty"`
-	Error           *string `json:"error,omitempty"`
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	CommittedOffset int64  `json:"committed_offset"`
+	LogStartOffset  int64  `json:"log_start_offset"`
+	LogEndOffset    int64  `json:"log_end_offset"`
+	Lag             int64  `json:"lag"`
+	// TimeLagMs is now minus the timestamp of the record at the committed offset: 0 when caught
+	// up, -1 when unknown.
+	TimeLagMs  int64   `json:"time_lag_ms"`
+	MemberID   string  `json:"member_id,omitempty"`
+	ClientID   string  `json:"client_id,omitempty"`
+	ClientHost string  `json:"client_host,omitempty"`
+	Error      *string `json:"error,omitempty"`
 }
 
 func (c *cli) groupDescribeCommand() *cobra.Command {
@@ -126,8 +129,10 @@ func (c *cli) groupDescribeCommand() *cobra.Command {
 		Short: "Describe groups: members, assignments, committed offsets and lag",
 		Long: `Describe consumer groups: state, members and what each is assigned, and for every
 partition the group consumes or has committed to, the committed offset, the log
-start and end offsets and the lag (end minus committed; from the log start when
-nothing is committed).`,
+start and end offsets, the lag (end minus committed; from the log start when
+nothing is committed) and the time lag: how old the first record the group has not
+consumed is (now minus the timestamp of the record at the committed offset; 0 when
+caught up, - when unknown), read with one fetch per lagging partition.`,
 		Example: `  sluice group describe billing
   sluice group describe billing --format json`,
 		Args: minArgs(1, "at least one group name"),
@@ -156,7 +161,9 @@ nothing is committed).`,
 					fails.add(groupError(g, kerr.GroupIDNotFound, ""))
 					continue
 				}
-				out = append(out, describeGroupLag(l))
+				d := describeGroupLag(l)
+				c.addTimeLags(ctx, &d)
+				out = append(out, d)
 			}
 			if format == formatJSON {
 				if out == nil {
@@ -235,14 +242,17 @@ func printGroupDescription(c *cli, d groupDescribeJSON) {
 	}
 	if len(d.Partitions) > 0 {
 		fmt.Fprintln(c.out)
-		tb = newTable(c.out, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-START-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID", "CLIENT-ID", "HOST")
+		tb = newTable(c.out, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-START-OFFSET", "LOG-END-OFFSET", "LAG", "TIME-LAG", "MEMBER-ID", "CLIENT-ID", "HOST")
 		for _, p := range d.Partitions {
-			lag := "-"
+			lag, timeLag := "-", "-"
 			if p.Lag >= 0 {
 				lag = fmt.Sprint(p.Lag)
 			}
+			if p.TimeLagMs >= 0 {
+				timeLag = (time.Duration(p.TimeLagMs) * time.Millisecond).String()
+			}
 			cells := []any{p.Topic, p.Partition, offsetCell(p.CommittedOffset), offsetCell(p.LogStartOffset),
-				offsetCell(p.LogEndOffset), lag, orDash(p.MemberID), orDash(p.ClientID), orDash(p.ClientHost)}
+				offsetCell(p.LogEndOffset), lag, timeLag, orDash(p.MemberID), orDash(p.ClientID), orDash(p.ClientHost)}
 			if p.Error != nil {
 				cells = append(cells, *p.Error)
 			}

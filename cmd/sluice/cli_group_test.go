@@ -8,18 +8,25 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func TestGroupCommands(t *testing.T) {
+func TestGroupCommands(t *testing.T) { againstSluiceAndKfake(t, testGroupCommands) }
+
+// againstSluiceAndKfake runs test, in parallel, against the broker and against kfake (what Kafka
+// answers), each started for it.
+func againstSluiceAndKfake(t *testing.T, test func(t *testing.T, addr string)) {
 	t.Run("broker=sluice", func(t *testing.T) {
 		t.Parallel()
-		testGroupCommands(t, startTestBroker(t))
+		test(t, startTestBroker(t))
 	})
 	t.Run("broker=kfake", func(t *testing.T) {
 		t.Parallel()
@@ -28,7 +35,7 @@ func TestGroupCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Close)
-		testGroupCommands(t, c.ListenAddrs()[0])
+		test(t, c.ListenAddrs()[0])
 	})
 }
 
@@ -186,5 +193,54 @@ func startFollower(t *testing.T, addr string, args ...string) (stop func()) {
 			t.Fatalf("sluice %s printed nothing", strings.Join(args, " "))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGroupDescribeTimeLag: records stamped an hour ago, one second apart, in two partitions; a
+// group committed at offset 3 of one and at the end of the other. describe reports the age of
+// record 3 as the first partition's time lag (against the broker and kfake alike) and 0 for the
+// caught-up one.
+func TestGroupDescribeTimeLag(t *testing.T) { againstSluiceAndKfake(t, testGroupDescribeTimeLag) }
+
+func testGroupDescribeTimeLag(t *testing.T, addr string) {
+	sluiceAt(t, addr, "", "topic", "create", "aged", "-p", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("aged"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var rs []*kgo.Record
+	for p := range int32(2) {
+		for i := range 5 {
+			rs = append(rs, &kgo.Record{Partition: p, Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Second)})
+		}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "aged", Partition: 0, At: 3, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: "aged", Partition: 1, At: 5, LeaderEpoch: -1})
+	if r, err := kadm.NewClient(cl).CommitOffsets(ctx, "aged-group", offs); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	record3 := base.Add(3 * time.Second)
+	before := time.Since(record3).Truncate(time.Millisecond)
+	d := describeGroup(t, addr, "aged-group")
+	after := time.Since(record3)
+	if len(d.Partitions) != 2 {
+		t.Fatalf("describe: %+v", d)
+	}
+	if got := time.Duration(d.Partitions[0].TimeLagMs) * time.Millisecond; got < before || got > after {
+		t.Errorf("partition 0 time lag %v, want the age of record 3, between %v and %v", got, before, after)
+	}
+	if d.Partitions[1].TimeLagMs != 0 {
+		t.Errorf("caught-up partition 1: time lag %d ms, want 0", d.Partitions[1].TimeLagMs)
+	}
+	if out := sluiceAt(t, addr, "", "group", "describe", "aged-group"); !strings.Contains(out, "TIME-LAG") || !regexp.MustCompile(`aged\s+0\s+3\s+0\s+5\s+2\s+59m5\d(\.\d+)?s\s`).MatchString(out) {
+		t.Errorf("describe table:\n%s", out)
 	}
 }

@@ -5,7 +5,8 @@ package main
 // The golden tests are transcripts under testdata/cli/: each "$ sluice ..." line is run and
 // followed by what it printed — stdout as is, stderr lines prefixed "! ", and "[exit N]" when
 // the status is not 0. Volatile values are normalised: the broker's port reads $PORT, topic ids
-// <id:TOPIC>, timestamps of the run <ts> (ms) and <time> (RFC 3339). A command may start with
+// <id:TOPIC>, timestamps of the run <ts> (ms) and <time> (RFC 3339), and a consumer group's time
+// lag, when not 0 or unknown, <lag> (the TIME-LAG column, "time_lag_ms" in JSON). A command may start with
 // NAME=VALUE environment settings and "printf 'TEXT' |" for stdin; $BROKERS expands to the
 // broker's address, which is also in SLUICE_BROKERS unless the line sets it.
 //
@@ -343,6 +344,7 @@ func (n *normaliser) apply(s string) string {
 		s = strings.ReplaceAll(s, id, name)
 	}
 	s = regexp.MustCompile(`\b`+n.port+`\b`).ReplaceAllString(s, "$$PORT")
+	s = normaliseTimeLag(s)
 	lo, hi := n.start.Add(-time.Minute), time.Now().Add(time.Minute)
 	s = msTimestamp.ReplaceAllStringFunc(s, func(m string) string {
 		ms, _ := strconv.ParseInt(m, 10, 64)
@@ -357,6 +359,37 @@ func (n *normaliser) apply(s string) string {
 		}
 		return m
 	})
+}
+
+var jsonTimeLag = regexp.MustCompile(`"time_lag_ms": [1-9][0-9]*`)
+
+// normaliseTimeLag replaces nonzero time lags with <lag>: in JSON, and in the cells of a
+// table's TIME-LAG column (padded to the cell's width, so the columns stay aligned).
+func normaliseTimeLag(s string) string {
+	s = jsonTimeLag.ReplaceAllString(s, `"time_lag_ms": <lag>`)
+	lines := strings.Split(s, "\n")
+	col, end := -1, -1 // the column's byte range in the current table
+	for i, l := range lines {
+		if h := strings.Index(l, "TIME-LAG"); h >= 0 {
+			col, end = h, len(l)
+			if next := strings.IndexFunc(l[h+len("TIME-LAG"):], func(r rune) bool { return r != ' ' }); next >= 0 {
+				end = h + len("TIME-LAG") + next
+			}
+			continue
+		}
+		if strings.TrimSpace(l) == "" {
+			col = -1
+			continue
+		}
+		if col < 0 || len(l) <= col {
+			continue
+		}
+		e := min(end, len(l))
+		if v := strings.TrimSpace(l[col:e]); v != "0s" && v != "-" && v != "" {
+			lines[i] = l[:col] + fmt.Sprintf("%-*s", e-col, "<lag>") + l[e:]
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // TestPartitioners checks the three partitioning strategies and manual placement by the

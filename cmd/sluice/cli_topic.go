@@ -253,8 +253,9 @@ func (c *cli) topicDescribeCommand() *cobra.Command {
 		Short: "Describe topics: summary, configs with their source, partitions",
 		Long: `Describe topics in three sections: a summary; every topic config with its value and
 where the value comes from (DYNAMIC_TOPIC_CONFIG: set on the topic; STATIC_BROKER_CONFIG:
-the broker's setting; DEFAULT_CONFIG: Kafka's default); and each partition's leader,
-leader epoch, replicas, ISR, log start offset and high watermark.
+set on the broker, in its config file, environment or flags; DEFAULT_CONFIG: the
+default); and each partition's leader, leader epoch, replicas, ISR, log start offset
+and high watermark.
 
 -s, -c and -p print only the sections asked for.`,
 		Example: `  sluice topic describe orders

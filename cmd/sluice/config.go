@@ -623,6 +623,12 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	if r.err != nil {
 		return serveConfig{}, r.err
 	}
+	// Every key the operator set, whichever source won: DescribeConfigs reports them as
+	// STATIC_BROKER_CONFIG (Kafka's source for server.properties), the rest as DEFAULT_CONFIG.
+	b.StaticConfigs = make(map[string]string, len(r.set))
+	for k, s := range r.set {
+		b.StaticConfigs[k] = s.value
+	}
 	cfg.Broker = b
 	return cfg, nil
 }

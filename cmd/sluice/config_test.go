@@ -121,7 +121,8 @@ func TestServeConfig(t *testing.T) {
 	hostname, _ := os.Hostname()
 	def := broker.DefaultConfig()
 	def.LogDir = "./data"
-	def.Groups = group.DefaultConfig() // serve always spells the group settings out
+	def.Groups = group.DefaultConfig()      // serve always spells the group settings out
+	def.StaticConfigs = map[string]string{} // serve tracks provenance: nothing set
 
 	for _, tc := range []struct {
 		name    string

@@ -125,11 +125,15 @@ source, origin, env, unused_because) and `+"`ignored`"+`. For example (rows from
 	fmt.Fprint(w, "```\n")
 
 	fmt.Fprint(w, `
-What clients see: DescribeConfigs on the BROKER resource reports Kafka's sources, which do not tell
-a file from a flag or the environment. Sluice reports `+"`STATIC_BROKER_CONFIG`"+` for a value that
-differs from Kafka's default and `+"`DEFAULT_CONFIG`"+` for one that does not (so a key set to Kafka's
-default in the file reads as `+"`DEFAULT_CONFIG`"+`); topic configs set on the topic are
-`+"`DYNAMIC_TOPIC_CONFIG`"+`. `+"`sluice topic describe TOPIC -c`"+` shows them.
+What clients see: DescribeConfigs (kadm's DescribeBrokerConfigs and DescribeTopicConfigs, the
+Java AdminClient, sarama) reports Kafka's sources, which do not tell a file from a flag or the
+environment: every key set in the file, a `+"`SLUICE_`"+` variable or a flag is
+`+"`STATIC_BROKER_CONFIG`"+` (Kafka's source for server.properties), even when set to its default, and
+every other key is `+"`DEFAULT_CONFIG`"+`; topic configs set on the topic are `+"`DYNAMIC_TOPIC_CONFIG`"+`.
+Synonyms list the static settings among a key's names, then their defaults: with
+`+"`log.retention.hours=24`"+` in the file, `+"`retention.ms`"+` reads 86400000 from
+`+"`STATIC_BROKER_CONFIG`"+` with the synonyms `+"`log.retention.hours=24`"+` (static) and
+`+"`log.retention.hours=168`"+` (default). `+"`sluice topic describe TOPIC`"+` shows the sources.
 
 ## Keys
 

@@ -46,7 +46,7 @@ type grafanaDashboard struct {
 }
 
 var (
-	metricRef   = regexp.MustCompile(`\bsluice_[a-z0-9_]+`)
+	metricRef   = regexp.MustCompile(`\b(?:sluice|go|process)_[a-z0-9_]+`)
 	variableRef = regexp.MustCompile(`\$\{?([a-zA-Z_][a-zA-Z0-9_]*)`)
 )
 
@@ -102,7 +102,7 @@ func TestGrafanaDashboard(t *testing.T) {
 				}
 				refs := metricRef.FindAllString(tg.Expr, -1)
 				if len(refs) == 0 {
-					t.Errorf("panel %q: query names no sluice metric: %s", p.Title, tg.Expr)
+					t.Errorf("panel %q: query names no documented metric: %s", p.Title, tg.Expr)
 				}
 				for _, name := range refs {
 					family := metricFamily(name, documented)
@@ -128,6 +128,10 @@ func TestGrafanaDashboard(t *testing.T) {
 		"throughput out per topic": "sum by (topic) (rate(sluice_topic_bytes_out_total",
 		"p99 latency per API":      "histogram_quantile(0.99, sum by (api, le) (rate(sluice_request_latency_seconds_bucket",
 		"consumer lag per group":   "sum by (group) (sluice_group_lag",
+		"consumer time lag":        "sluice_group_max_time_lag_seconds",
+		"under-replicated":         "sum(sluice_replica_under_replicated_partitions",
+		"ISR shrinks":              "rate(sluice_replica_isr_shrinks_total",
+		"active controllers":       "sum(sluice_controller_active",
 		"connections":              "sluice_network_connections_open",
 	} {
 		found := false

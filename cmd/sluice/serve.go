@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicemq/sluice/engine/broker"
 	"github.com/sluicemq/sluice/engine/meta"
 	"github.com/sluicemq/sluice/netio"
@@ -32,7 +34,7 @@ const adminShutdownTimeout = 5 * time.Second
 
 // kafkaBroker is what serve needs of engine/broker: netio's Handler, and a Close that waits for
 // parked requests and closes every log cleanly (writing the clean-shutdown markers). If it also
-// implements MetricsSource, /metrics includes its metrics.
+// implements prometheus.Collector, /metrics includes its metrics.
 type kafkaBroker interface {
 	netio.Handler
 	Close() error
@@ -47,7 +49,7 @@ type retentionCheckSetter interface {
 // The real broker provides all of it; these fail the build if that changes.
 var (
 	_ kafkaBroker          = (*broker.Broker)(nil)
-	_ MetricsSource        = (*broker.Broker)(nil)
+	_ prometheus.Collector = (*broker.Broker)(nil)
 	_ retentionCheckSetter = (*broker.Broker)(nil)
 	_ advertisedAddrSetter = (*broker.Broker)(nil)
 )
@@ -228,8 +230,8 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 		adminURL = "off"
 	)
 	if cfg.AdminAddr != "" {
-		var sources []MetricsSource
-		if m, ok := base.(MetricsSource); ok {
+		var sources []prometheus.Collector
+		if m, ok := base.(prometheus.Collector); ok {
 			sources = append(sources, m)
 		}
 		var addr net.Addr

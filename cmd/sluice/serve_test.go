@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicemq/sluice/engine/broker"
 	"github.com/sluicemq/sluice/netio"
 )
@@ -59,10 +61,14 @@ func (f *fakeBroker) Close() error {
 
 func (f *fakeBroker) SetRetentionCheckInterval(ms int64) { f.retentionCheckMs = ms }
 
-func (f *fakeBroker) WriteMetrics(w io.Writer) {
+var descFakeRequests = prometheus.NewDesc("sluice_fake_requests_total", "Requests.", nil, nil)
+
+func (f *fakeBroker) Describe(ch chan<- *prometheus.Desc) { ch <- descFakeRequests }
+
+func (f *fakeBroker) Collect(ch chan<- prometheus.Metric) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fmt.Fprintf(w, "# HELP sluice_fake_requests_total Requests.\n# TYPE sluice_fake_requests_total counter\nsluice_fake_requests_total %d\n", f.requests)
+	ch <- prometheus.MustNewConstMetric(descFakeRequests, prometheus.CounterValue, float64(f.requests))
 }
 
 func (f *fakeBroker) closedCount() int {

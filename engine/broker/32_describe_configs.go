@@ -2,17 +2,24 @@ package broker
 
 // DescribeConfigs: v0-4. TOPIC resources list every topic config Sluice honours (topicConfigKeys)
 // with its effective value: DYNAMIC_TOPIC_CONFIG when set on the topic, else the broker's value,
-// STATIC_BROKER_CONFIG when that differs from Kafka's default and DEFAULT_CONFIG when it does not.
-// BROKER resources named by this node's id list the broker properties below, all read-only.
-// Synonyms (v1+) follow Kafka's order (topic, static broker, default); config types and, when
-// asked, documentation are returned from v3. An empty or null ConfigNames means every config.
+// STATIC_BROKER_CONFIG when the operator set it (Config.StaticConfigs: sluice serve's config file,
+// SLUICE_ environment or flags — what --print-config shows as FILE, ENV or FLAG) and
+// DEFAULT_CONFIG when not. BROKER resources named by this node's id list the broker properties
+// below, all read-only, with the same sources. Synonyms (v1+) are listed as Kafka lists them: the
+// topic's own setting, then every static setting among the property's names (log.retention.ms,
+// .minutes, .hours), then their defaults; config types and, when asked, documentation are
+// returned from v3. An empty or null ConfigNames means every config.
 //
 // Deviations from Kafka: the topic configs Sluice does not know (compression.type, …) are not
-// listed. The broker's configuration arrives merged (file and flags), so a broker property set to
-// Kafka's own default reads as DEFAULT_CONFIG rather than STATIC_BROKER_CONFIG, and
-// log.retention.ms / log.roll.ms are reported in ms whichever of the .hours/.minutes keys set
-// them. The broker resource "" (cluster-wide dynamic defaults) is an empty list, as there are no
-// dynamic broker configs. BROKER_LOGGER, CLIENT_METRICS and GROUP resources are INVALID_REQUEST.
+// listed, nor are broker properties without a brokerProperty row. Kafka drops the synonyms that
+// come before a property's own name (its walk keeps only what follows it), so a broker with only
+// log.retention.hours set reports log.retention.ms and retention.ms as DEFAULT_CONFIG without
+// synonyms; Sluice keeps them, so they read STATIC_BROKER_CONFIG with the log.retention.hours
+// setting that decided them, and DEFAULT_CONFIG with log.retention.hours=168 when nothing is set.
+// Without provenance (StaticConfigs nil) a property is STATIC_BROKER_CONFIG when its value
+// differs from Kafka's default. The broker resource "" (cluster-wide dynamic defaults) is an
+// empty list, as there are no dynamic broker configs. BROKER_LOGGER, CLIENT_METRICS and GROUP
+// resources are INVALID_REQUEST.
 
 import (
 	"fmt"
@@ -22,11 +29,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
 )
 
 func init() { register(32, 0, 4, offLoop(handleDescribeConfigs)) }
+
+// msPerHour converts log.retention.hours and log.roll.hours.
+const msPerHour = 3600 * 1000
 
 // brokerProperty is one broker property DescribeConfigs reports, and the topic config that
 // defaults from it (Kafka's topic config synonyms).
@@ -42,7 +54,23 @@ type brokerProperty struct {
 	// log.retention.ms and log.roll.ms (their defaults live on the .hours keys, which Kafka's
 	// synonym walk drops) nor for log.flush.interval.ms (no default of its own).
 	defaultNamed bool
-	doc          string
+	// alsoNamed are the property's other names, in Kafka's precedence after key (log.retention.ms:
+	// .minutes, then .hours), each with Kafka's default for it ("": none).
+	alsoNamed []synonymName
+	doc       string
+}
+
+// synonymName is one name of a broker property and Kafka's default under that name.
+type synonymName struct{ key, kafkaDefault string }
+
+// staticOrDefault is the value of a property whose value is what the operator gave, else def.
+func staticOrDefault(key, def string) func(*Broker) string {
+	return func(b *Broker) string {
+		if v, ok := b.cfg.StaticConfigs[key]; ok {
+			return v
+		}
+		return def
+	}
 }
 
 func int64Prop(get func(b *Broker) int64) func(*Broker) string {
@@ -55,7 +83,7 @@ func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // brokerProperties are listed in this order for a BROKER resource.
 var brokerProperties = []brokerProperty{
-	{key: "node.id", typ: kmsg.ConfigTypeInt,
+	{key: "node.id", typ: kmsg.ConfigTypeInt, alsoNamed: []synonymName{{"broker.id", ""}},
 		value: func(b *Broker) string { return strconv.Itoa(int(b.cfg.NodeID)) },
 		doc:   "This broker's id."},
 	{key: "advertised.listeners", typ: kmsg.ConfigTypeString,
@@ -64,7 +92,7 @@ var brokerProperties = []brokerProperty{
 			return fmt.Sprintf("PLAINTEXT://%s:%d", adv.host, adv.port)
 		},
 		doc: "The address clients are told to connect to."},
-	{key: "log.dirs", typ: kmsg.ConfigTypeString,
+	{key: "log.dirs", typ: kmsg.ConfigTypeString, alsoNamed: []synonymName{{"log.dir", ""}},
 		value: func(b *Broker) string { return b.cfg.LogDir },
 		doc:   "The directory holding the partition logs and the topics file."},
 	{key: "num.partitions", typ: kmsg.ConfigTypeInt, kafkaDefault: "1", defaultNamed: true,
@@ -82,6 +110,7 @@ var brokerProperties = []brokerProperty{
 		doc:   "The largest record batch accepted, in bytes."},
 	{key: "log.retention.ms", topicKey: "retention.ms", typ: kmsg.ConfigTypeLong,
 		kafkaDefault: itoa64(log.DefaultRetentionMs),
+		alsoNamed:    []synonymName{{"log.retention.minutes", ""}, {"log.retention.hours", itoa64(log.DefaultRetentionMs / msPerHour)}},
 		value:        int64Prop(func(b *Broker) int64 { return b.cfg.LogDefaults.RetentionMs }),
 		doc:          "Delete a segment once its newest record is older than this many ms; -1 keeps data forever."},
 	{key: "log.retention.bytes", topicKey: "retention.bytes", typ: kmsg.ConfigTypeLong,
@@ -94,8 +123,17 @@ var brokerProperties = []brokerProperty{
 		doc:   "Roll to a new segment when the active one would grow past this many bytes."},
 	{key: "log.roll.ms", topicKey: "segment.ms", typ: kmsg.ConfigTypeLong,
 		kafkaDefault: itoa64(log.DefaultSegmentMs),
+		alsoNamed:    []synonymName{{"log.roll.hours", itoa64(log.DefaultSegmentMs / msPerHour)}},
 		value:        int64Prop(func(b *Broker) int64 { return b.cfg.LogDefaults.SegmentMs }),
 		doc:          "Roll to a new segment once the active one is this many ms old, so retention can delete it."},
+	{key: "log.retention.hours", typ: kmsg.ConfigTypeInt,
+		kafkaDefault: itoa64(log.DefaultRetentionMs / msPerHour), defaultNamed: true,
+		value: staticOrDefault("log.retention.hours", itoa64(log.DefaultRetentionMs/msPerHour)),
+		doc:   "Time retention in hours, when neither log.retention.ms nor log.retention.minutes is set."},
+	{key: "log.roll.hours", typ: kmsg.ConfigTypeInt,
+		kafkaDefault: itoa64(log.DefaultSegmentMs / msPerHour), defaultNamed: true,
+		value: staticOrDefault("log.roll.hours", itoa64(log.DefaultSegmentMs/msPerHour)),
+		doc:   "Roll a segment this many hours old, when log.roll.ms is not set."},
 	{key: "log.index.size.max.bytes", topicKey: "segment.index.bytes", typ: kmsg.ConfigTypeInt,
 		kafkaDefault: itoa64(log.DefaultSegmentIndexBytes), defaultNamed: true,
 		value: int64Prop(func(b *Broker) int64 { return b.cfg.LogDefaults.SegmentIndexBytes }),
@@ -121,6 +159,36 @@ var brokerProperties = []brokerProperty{
 	{key: "min.insync.replicas", topicKey: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
 		kafkaDefault: "1", defaultNamed: true, value: int64Prop(func(b *Broker) int64 { return int64(b.minInsyncReplicas()) }),
 		doc: "In-sync replicas that must hold a write for acks=all, and below which the high watermark stops (KIP-966)."},
+	{key: "replica.lag.time.max.ms", typ: kmsg.ConfigTypeLong,
+		kafkaDefault: itoa64(replica.DefaultReplicaLagTimeMaxMs), defaultNamed: true,
+		value: int64Prop(func(b *Broker) int64 {
+			if b.cfg.ReplicaLagTimeMaxMs > 0 {
+				return b.cfg.ReplicaLagTimeMaxMs
+			}
+			return replica.DefaultReplicaLagTimeMaxMs
+		}),
+		doc: "A follower that has not caught up with the leader for this long leaves the ISR."},
+	groupProperty("group.initial.rebalance.delay.ms", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupInitialRebalanceDelayMs) },
+		"How long an empty group waits for more members before its first rebalance."),
+	groupProperty("group.min.session.timeout.ms", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupMinSessionTimeoutMs) },
+		"The smallest session.timeout.ms a consumer may ask for."),
+	groupProperty("group.max.session.timeout.ms", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupMaxSessionTimeoutMs) },
+		"The largest session.timeout.ms a consumer may ask for."),
+	groupProperty("group.max.size", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.GroupMaxSize) },
+		"The most members one consumer group may have."),
+	groupProperty("offsets.retention.minutes", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.OffsetsRetentionMinutes) },
+		"How long an empty group's committed offsets are kept."),
+	groupProperty("offsets.retention.check.interval.ms", kmsg.ConfigTypeLong, func(c group.Config) int64 { return c.OffsetsRetentionCheckIntervalMs },
+		"How often expired committed offsets are removed."),
+	groupProperty("offset.metadata.max.bytes", kmsg.ConfigTypeInt, func(c group.Config) int64 { return int64(c.OffsetMetadataMaxBytes) },
+		"The largest metadata string a committed offset may carry."),
+}
+
+// groupProperty is a group coordinator property (engine/group's Config), read live: the
+// coordinator's configuration may change while the broker runs.
+func groupProperty(key string, typ kmsg.ConfigType, get func(group.Config) int64, doc string) brokerProperty {
+	return brokerProperty{key: key, typ: typ, kafkaDefault: itoa64(get(group.DefaultConfig())), defaultNamed: true,
+		value: int64Prop(func(b *Broker) int64 { return get(b.groups.Config()) }), doc: doc}
 }
 
 // topicConfigDefaults maps each topic config to the broker property it defaults from.
@@ -143,8 +211,34 @@ func newSynonym(name, value string, source kmsg.ConfigSource) configSynonym {
 }
 
 // synonyms lists where the broker's value of p comes from, most preferred first, as Kafka does:
-// the static setting when there is one, then Kafka's default.
+// the static settings among p's names (in their precedence), then the defaults under them.
 func (p *brokerProperty) synonyms(b *Broker) []configSynonym {
+	static := b.cfg.StaticConfigs
+	if static == nil {
+		return p.synonymsByValue(b)
+	}
+	def := ""
+	if p.defaultNamed {
+		def = p.kafkaDefault
+	}
+	names := append([]synonymName{{p.key, def}}, p.alsoNamed...)
+	var out []configSynonym
+	for _, n := range names {
+		if v, ok := static[n.key]; ok {
+			out = append(out, newSynonym(n.key, v, kmsg.ConfigSourceStaticBrokerConfig))
+		}
+	}
+	for _, n := range names {
+		if n.kafkaDefault != "" {
+			out = append(out, newSynonym(n.key, n.kafkaDefault, kmsg.ConfigSourceDefaultConfig))
+		}
+	}
+	return out
+}
+
+// synonymsByValue is synonyms without provenance: the value is static when it differs from
+// Kafka's default (or Kafka has none), then Kafka's default.
+func (p *brokerProperty) synonymsByValue(b *Broker) []configSynonym {
 	v := p.value(b)
 	var out []configSynonym
 	if p.kafkaDefault == "" || v != p.kafkaDefault {

@@ -145,18 +145,7 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 
 	// The broker's own properties: read-only, static where set, defaults otherwise.
-	brcs, err := adm.DescribeBrokerConfigs(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	brc, err := brcs.On("0", nil)
-	if err != nil || brc.Err != nil {
-		t.Fatalf("describe broker 0: %v %v", err, brc.Err)
-	}
-	bcs := map[string]kadm.Config{}
-	for _, c := range brc.Configs {
-		bcs[c.Key] = c
-	}
+	bcs := brokerConfigs(t, adm, 0)
 	wantConfig(t, bcs, "node.id", "0", kmsg.ConfigSourceStaticBrokerConfig)
 	wantConfig(t, bcs, "log.dirs", tb.dir, kmsg.ConfigSourceStaticBrokerConfig)
 	wantConfig(t, bcs, "advertised.listeners", "PLAINTEXT://"+tb.addr, kmsg.ConfigSourceStaticBrokerConfig)

@@ -36,6 +36,14 @@ type Config struct {
 	ReplicaFetchResponseMaxBytes int32 // replica.fetch.response.max.bytes
 	ReplicaFetchBackoffMs        int64 // replica.fetch.backoff.ms
 	ReplicaSocketTimeoutMs       int64 // replica.socket.timeout.ms
+	// StaticConfigs are the broker properties the operator set — in the properties file, a SLUICE_
+	// environment variable or a flag — by Kafka name, with the value as given (sluice serve's
+	// provenance, which --print-config shows as FILE, ENV or FLAG). DescribeConfigs reports each as
+	// STATIC_BROKER_CONFIG, as Kafka reports server.properties, and every other property as
+	// DEFAULT_CONFIG. Nil (an embedding that does not track provenance: tests, the harness) falls
+	// back to telling them apart by value: STATIC_BROKER_CONFIG when it differs from Kafka's
+	// default.
+	StaticConfigs map[string]string
 	// Groups is the group coordinator's configuration (group.* and offsets.* properties). The zero
 	// value means Kafka's defaults.
 	Groups group.Config

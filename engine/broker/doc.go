@@ -17,6 +17,11 @@
 // the active controller's link, reached through ControllerLinkConfig.Route: in-process only until
 // a forwarding RPC exists. Its loops take no broker lock while waiting on Raft.
 //
+// Metrics (metrics*.go): the Broker is a prometheus.Collector. The request path only adds to
+// atomics (per-topic bytes and records, per-API latency buckets); Collect reads them, the
+// partitions' replica state and the group coordinator's store when scraped, on the scraper's
+// goroutine, taking no broker lock but each led partition's replica mutex for a moment.
+//
 // Goroutines: ServeKafka runs on a netio event loop and must not block; requests that wait
 // (long-poll Fetch, durable or acks=all Produce) park on their own goroutine and answer through
 // the ResponseWriter later. Topic creation and deletion serialize on Broker.mu; per-partition

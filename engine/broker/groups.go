@@ -5,7 +5,6 @@ package broker
 // broker coordinates every group (FindCoordinator answers with this node).
 
 import (
-	"io"
 	"path/filepath"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -48,10 +47,6 @@ func (b *Broker) GroupConfig() group.Config { return b.groups.Config() }
 // offsets.retention.minutes, offsets.retention.check.interval.ms, offset.metadata.max.bytes, and
 // Sluice's Fsync for the group store).
 func (b *Broker) SetGroupConfig(cfg group.Config) { b.groups.SetConfig(cfg) }
-
-// WriteGroupMetrics writes the consumer groups' metrics (members, state, committed offsets, lag,
-// rebalances, commits) in Prometheus text format, for the admin /metrics endpoint.
-func (b *Broker) WriteGroupMetrics(w io.Writer) { b.groups.WriteMetrics(w) }
 
 // DescribeGroup returns a group's members, assignments and, per partition, committed offset, end
 // offset and lag (`sluice group describe`); Description.WriteText formats it.

@@ -1290,8 +1290,8 @@ func TestGroupDescribeAndLag(t *testing.T) {
 	if !strings.Contains(text.String(), "GROUP lag-group  STATE Empty") || !regexp.MustCompile(`lagging\s+0\s+4\s+10\s+6\s`).MatchString(text.String()) {
 		t.Errorf("describe text:\n%s", text.String())
 	}
-	tb.b.WriteGroupMetrics(&metrics)
-	for _, want := range []string{`sluice_group_lag{group="lag-group"} 6`, `sluice_group_partition_lag{group="lag-group",topic="lagging",partition="0"} 6`, `sluice_group_offset_commits_total 1`} {
+	metrics.WriteString(scrapeMetrics(t, tb.b))
+	for _, want := range []string{`sluice_group_lag{group="lag-group"} 6`, `sluice_group_partition_lag{group="lag-group",partition="0",topic="lagging"} 6`, `sluice_group_offset_commits_total 1`} {
 		if !strings.Contains(metrics.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics.String())
 		}

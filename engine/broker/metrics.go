@@ -2,30 +2,35 @@ package broker
 
 import (
 	"fmt"
-	"io"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicemq/sluice/netio"
 )
 
-// Metrics: per-topic traffic and per-API request latency, written in Prometheus text format by
-// WriteMetrics (the admin HTTP port serves it). Counters are atomics updated on the request path;
-// nothing here takes a lock.
+// Metrics: per-topic traffic and per-API request latency. Counters are atomics updated on the
+// request path (no lock, no allocation, no labelled-vector lookup); the Broker is a
+// prometheus.Collector that reads them only when scraped (Describe/Collect below), turning each into
+// a constant metric. The admin HTTP port registers it with client_golang's registry
+// (cmd/sluice/admin.go). Replication metrics are in metrics_replication.go; consumer-group metrics
+// come from engine/group's collector.
 
 // latencyBucketsSec are the upper bounds of the request-latency histogram.
 var latencyBucketsSec = [...]float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
 
+// apiMetrics is one API's latency histogram. The request count is the sum of the buckets, read at
+// scrape time, so a request costs two atomic adds.
 type apiMetrics struct {
-	requests atomic.Int64
-	sumNs    atomic.Int64
-	buckets  [len(latencyBucketsSec) + 1]atomic.Int64 // last: +Inf
+	sumNs   atomic.Int64
+	buckets [len(latencyBucketsSec) + 1]atomic.Int64 // last: +Inf
 }
 
 func (m *apiMetrics) observe(d time.Duration) {
-	m.requests.Add(1)
 	m.sumNs.Add(int64(d))
 	sec := d.Seconds()
 	i := sort.SearchFloat64s(latencyBucketsSec[:], sec)
@@ -87,55 +92,56 @@ func apiName(k int16) string {
 	return fmt.Sprintf("api%d", k)
 }
 
-// WriteMetrics writes the broker's metrics in Prometheus text exposition format.
-func (b *Broker) WriteMetrics(w io.Writer) {
-	fmt.Fprintln(w, "# HELP sluice_topic_bytes_in_total Record batch bytes appended, per topic.")
-	fmt.Fprintln(w, "# TYPE sluice_topic_bytes_in_total counter")
+// Descriptors of the broker's metric families; docs/metrics.md documents each.
+var (
+	descTopicBytesIn = prometheus.NewDesc("sluice_topic_bytes_in_total",
+		"Record batch bytes appended, per topic.", []string{"topic"}, nil)
+	descTopicRecordsIn = prometheus.NewDesc("sluice_topic_records_in_total",
+		"Records appended, per topic.", []string{"topic"}, nil)
+	descTopicBytesOut = prometheus.NewDesc("sluice_topic_bytes_out_total",
+		"Record batch bytes sent to fetchers, per topic.", []string{"topic"}, nil)
+	descPartitionLogEndOffset = prometheus.NewDesc("sluice_partition_log_end_offset",
+		"Log end offset, per partition.", []string{"topic", "partition"}, nil)
+	descRequestLatency = prometheus.NewDesc("sluice_request_latency_seconds",
+		"Time from a request's arrival to its answer, per API.", []string{"api"}, nil)
+)
+
+// Describe sends the descriptors of every metric Collect sends (prometheus.Collector).
+func (b *Broker) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descTopicBytesIn, descTopicRecordsIn, descTopicBytesOut, descPartitionLogEndOffset, descRequestLatency} {
+		ch <- d
+	}
+	describeReplication(ch)
+	b.groups.Collector().Describe(ch)
+}
+
+// Collect reads the broker's counters and sends them as constant metrics (prometheus.Collector).
+// Called on the scraping HTTP goroutine, concurrently with the broker's work: it reads atomics and
+// the lock-free topic view, and the group coordinator's store (see engine/group's Collect).
+func (b *Broker) Collect(ch chan<- prometheus.Metric) {
 	topics := *b.topicsView.Load()
-	names := make([]string, 0, len(topics))
-	for n := range topics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "sluice_topic_bytes_in_total{topic=%q} %d\n", n, topics[n].metrics.bytesIn.Load())
-	}
-	fmt.Fprintln(w, "# HELP sluice_topic_records_in_total Records appended, per topic.")
-	fmt.Fprintln(w, "# TYPE sluice_topic_records_in_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "sluice_topic_records_in_total{topic=%q} %d\n", n, topics[n].metrics.recordsIn.Load())
-	}
-	fmt.Fprintln(w, "# HELP sluice_topic_bytes_out_total Record batch bytes sent to fetchers, per topic.")
-	fmt.Fprintln(w, "# TYPE sluice_topic_bytes_out_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "sluice_topic_bytes_out_total{topic=%q} %d\n", n, topics[n].metrics.bytesOut.Load())
-	}
-	fmt.Fprintln(w, "# HELP sluice_partition_log_end_offset Log end offset, per partition.")
-	fmt.Fprintln(w, "# TYPE sluice_partition_log_end_offset gauge")
-	for _, n := range names {
-		for _, p := range topics[n].partitions {
-			fmt.Fprintf(w, "sluice_partition_log_end_offset{topic=%q,partition=\"%d\"} %d\n", n, p.index, p.log.LogEndOffset())
+	for name, t := range topics {
+		ch <- prometheus.MustNewConstMetric(descTopicBytesIn, prometheus.CounterValue, float64(t.metrics.bytesIn.Load()), name)
+		ch <- prometheus.MustNewConstMetric(descTopicRecordsIn, prometheus.CounterValue, float64(t.metrics.recordsIn.Load()), name)
+		ch <- prometheus.MustNewConstMetric(descTopicBytesOut, prometheus.CounterValue, float64(t.metrics.bytesOut.Load()), name)
+		for _, p := range t.partitions {
+			ch <- prometheus.MustNewConstMetric(descPartitionLogEndOffset, prometheus.GaugeValue, float64(p.log.LogEndOffset()),
+				name, strconv.Itoa(int(p.index)))
 		}
 	}
-	fmt.Fprintln(w, "# HELP sluice_request_latency_seconds Time from a request's arrival to its answer, per API.")
-	fmt.Fprintln(w, "# TYPE sluice_request_latency_seconds histogram")
-	keys := make([]int, 0, len(apis))
 	for k := range apis {
-		keys = append(keys, int(k))
-	}
-	sort.Ints(keys)
-	for _, k := range keys {
 		m := &b.apiMetrics[k]
-		name := apiName(int16(k))
-		var cum int64
+		// The count is the +Inf bucket, summed from the same reads as the finite buckets, so the
+		// histogram is consistent even while requests complete (the sum may run a request ahead).
+		buckets := make(map[float64]uint64, len(latencyBucketsSec))
+		var cum uint64
 		for i, le := range latencyBucketsSec {
-			cum += m.buckets[i].Load()
-			fmt.Fprintf(w, "sluice_request_latency_seconds_bucket{api=%q,le=\"%g\"} %d\n", name, le, cum)
+			cum += uint64(m.buckets[i].Load())
+			buckets[le] = cum
 		}
-		cum += m.buckets[len(latencyBucketsSec)].Load()
-		fmt.Fprintf(w, "sluice_request_latency_seconds_bucket{api=%q,le=\"+Inf\"} %d\n", name, cum)
-		fmt.Fprintf(w, "sluice_request_latency_seconds_sum{api=%q} %g\n", name, float64(m.sumNs.Load())/1e9)
-		fmt.Fprintf(w, "sluice_request_latency_seconds_count{api=%q} %d\n", name, m.requests.Load())
+		cum += uint64(m.buckets[len(latencyBucketsSec)].Load())
+		ch <- prometheus.MustNewConstHistogram(descRequestLatency, cum, float64(m.sumNs.Load())/1e9, buckets, apiName(k))
 	}
-	b.WriteGroupMetrics(w)
+	b.collectReplication(ch)
+	b.groups.Collector().Collect(ch)
 }

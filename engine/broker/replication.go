@@ -66,6 +66,9 @@ type replication struct {
 	stopTick chan struct{}
 	stopped  bool           // by Close: no new fetcher, ticker or goroutine below
 	async    sync.WaitGroup // ISR proposals in flight and idle fetchers stopping; Add under mu
+
+	// ISR changes applied as leader (metrics_replication.go).
+	isrShrinks, isrExpands atomic.Int64
 }
 
 type isrChangerBox struct{ c replica.ISRChanger }
@@ -238,6 +241,7 @@ func (b *Broker) SetPartitionState(ps PartitionState) error {
 	if err != nil {
 		return fmt.Errorf("partition %s-%d: %w", ps.Topic, ps.Partition, err)
 	}
+	b.countISRChange(prev, a)
 	if tr.From != tr.To || tr.NewLeaderEpoch {
 		b.logger.Info("partition assignment", "topic", ps.Topic, "partition", ps.Partition, "role", tr.To.String(),
 			"leader", a.Leader, "leader_epoch", a.LeaderEpoch, "isr", a.ISR)

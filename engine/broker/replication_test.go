@@ -294,15 +294,22 @@ func consumedValues(t *testing.T, tb *testBroker, topic string, n int) []string 
 	return vals
 }
 
+// createRF3 creates topic with one partition replicated on brokers 0, 1 and 2, led by broker 0
+// in leader epoch 1, the ISR full.
+func (c *testCluster) createRF3(topic string, configs map[string]string) {
+	c.t.Helper()
+	c.createTopic(topic, 1, configs)
+	c.update(topic, 0, func(ps *PartitionState) {
+		ps.Replicas, ps.ISR, ps.Leader, ps.LeaderEpoch = []int32{0, 1, 2}, []int32{0, 1, 2}, 0, 1
+	})
+}
+
 // TestReplicationRF3 follows one partition with RF=3 and min.insync.replicas=2 through a
 // follower's loss, a second loss and their return.
 func TestReplicationRF3(t *testing.T) {
 	c := startCluster(t, 3)
 	const topic = "rf3"
-	c.createTopic(topic, 1, map[string]string{"min.insync.replicas": "2"})
-	c.update(topic, 0, func(ps *PartitionState) {
-		ps.Replicas, ps.ISR, ps.Leader, ps.LeaderEpoch = []int32{0, 1, 2}, []int32{0, 1, 2}, 0, 1
-	})
+	c.createRF3(topic, map[string]string{"min.insync.replicas": "2"})
 	leader := c.node(0)
 	ctx := context.Background()
 

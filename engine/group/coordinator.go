@@ -35,7 +35,7 @@ type Coordinator struct {
 	m coordinatorMetrics
 }
 
-// coordinatorMetrics are counters exported by WriteMetrics.
+// coordinatorMetrics are counters exported by Collect (metrics.go).
 type coordinatorMetrics struct {
 	rebalances     atomic.Int64 // generations completed (join phases ended)
 	offsetCommits  atomic.Int64 // offsets stored (partitions, not requests)

@@ -52,6 +52,11 @@ type PartitionLag struct {
 	Metadata        string
 	EndOffset       int64
 	Lag             int64
+	// TimeLagMs is how old the first record the group has not consumed is: now minus the
+	// timestamp of the record at CommittedOffset (or of the log's first record, if retention has
+	// deleted that one); 0 when Lag is 0, -1 when unknown (Lag unknown, or Topics cannot read
+	// record timestamps).
+	TimeLagMs int64
 	// The member the current assignment gives the partition to; "" if none.
 	MemberID, ClientID, ClientHost string
 }
@@ -98,7 +103,7 @@ func (c *Coordinator) Describe(name string) (Description, error) {
 			tp := topicPartition{topic, p}
 			seen[tp] = true
 			o := owners[tp]
-			d.Partitions = append(d.Partitions, c.partitionLag(tp, v, o.member, o.client, o.host))
+			d.Partitions = append(d.Partitions, c.partitionLag(tp, v, o.member, o.client, o.host, nil))
 			return true
 		})
 	})
@@ -107,7 +112,7 @@ func (c *Coordinator) Describe(name string) (Description, error) {
 	}
 	for tp, o := range owners {
 		if !seen[tp] {
-			d.Partitions = append(d.Partitions, c.partitionLag(tp, noOffset, o.member, o.client, o.host))
+			d.Partitions = append(d.Partitions, c.partitionLag(tp, noOffset, o.member, o.client, o.host, nil))
 		}
 	}
 	sort.Slice(d.Partitions, func(i, j int) bool {
@@ -122,14 +127,17 @@ type topicPartition struct {
 	partition int32
 }
 
-func (c *Coordinator) partitionLag(tp topicPartition, v OffsetValue, member, client, host string) PartitionLag {
+// partitionLag is one partition's lag. memo, when not nil, remembers record timestamps across
+// calls (see timeLagMs).
+func (c *Coordinator) partitionLag(tp topicPartition, v OffsetValue, member, client, host string, memo timestampMemo) PartitionLag {
 	pl := PartitionLag{
 		Topic: tp.topic, Partition: tp.partition, CommittedOffset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata,
-		EndOffset: c.topics.HighWatermark(tp.topic, tp.partition), Lag: -1,
+		EndOffset: c.topics.HighWatermark(tp.topic, tp.partition), Lag: -1, TimeLagMs: -1,
 		MemberID: member, ClientID: client, ClientHost: host,
 	}
 	if pl.EndOffset >= 0 && pl.CommittedOffset >= 0 {
 		pl.Lag = max(pl.EndOffset-pl.CommittedOffset, 0)
+		pl.TimeLagMs = c.timeLagMs(tp, pl.CommittedOffset, pl.Lag, memo)
 	}
 	return pl
 }
@@ -193,81 +201,4 @@ func formatAssignment(ts []TopicPartitions) string {
 		}
 	}
 	return s
-}
-
-// WriteMetrics writes the coordinator's metrics in Prometheus text format: per group its members,
-// state and generation, per committed partition the offset and lag, and counters. Safe on any
-// goroutine; it reads every group's offsets from the store (one range read per group).
-func (c *Coordinator) WriteMetrics(w io.Writer) {
-	type groupRow struct {
-		name, state string
-		members     int
-		generation  int32
-		lags        []PartitionLag
-		lagSum      int64
-	}
-	var rows []groupRow
-	for _, g := range c.sortedGroups() {
-		g.mu.Lock()
-		r := groupRow{name: g.name, state: g.state.String(), members: len(g.members), generation: g.generation}
-		dead := g.state == stateDead
-		g.mu.Unlock()
-		if dead {
-			continue
-		}
-		_ = c.readStore(func() error {
-			return c.store.Offsets(g.name, func(topic string, p int32, v OffsetValue) bool {
-				pl := c.partitionLag(topicPartition{topic, p}, v, "", "", "")
-				r.lags = append(r.lags, pl)
-				if pl.Lag > 0 {
-					r.lagSum += pl.Lag
-				}
-				return true
-			})
-		})
-		rows = append(rows, r)
-	}
-	family := func(name, typ, help string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	}
-	family("sluice_group_members", "gauge", "Members of a consumer group.")
-	for _, r := range rows {
-		fmt.Fprintf(w, "sluice_group_members{group=%q} %d\n", r.name, r.members)
-	}
-	family("sluice_group_generation", "gauge", "Generation of a consumer group.")
-	for _, r := range rows {
-		fmt.Fprintf(w, "sluice_group_generation{group=%q} %d\n", r.name, r.generation)
-	}
-	family("sluice_group_state", "gauge", "State of a consumer group: 1 for the state it is in.")
-	for _, r := range rows {
-		fmt.Fprintf(w, "sluice_group_state{group=%q,state=%q} 1\n", r.name, r.state)
-	}
-	family("sluice_group_lag", "gauge", "Sum over a group's committed partitions of high watermark minus committed offset.")
-	for _, r := range rows {
-		fmt.Fprintf(w, "sluice_group_lag{group=%q} %d\n", r.name, r.lagSum)
-	}
-	family("sluice_group_committed_offset", "gauge", "Committed offset, per group and partition.")
-	for _, r := range rows {
-		for _, l := range r.lags {
-			fmt.Fprintf(w, "sluice_group_committed_offset{group=%q,topic=%q,partition=\"%d\"} %d\n", r.name, l.Topic, l.Partition, l.CommittedOffset)
-		}
-	}
-	family("sluice_group_partition_lag", "gauge", "High watermark minus committed offset, per group and partition (-1: the partition is gone).")
-	for _, r := range rows {
-		for _, l := range r.lags {
-			fmt.Fprintf(w, "sluice_group_partition_lag{group=%q,topic=%q,partition=\"%d\"} %d\n", r.name, l.Topic, l.Partition, l.Lag)
-		}
-	}
-	counter := func(name, help string, v int64) {
-		family(name, "counter", help)
-		fmt.Fprintf(w, "%s %d\n", name, v)
-	}
-	counter("sluice_group_rebalances_total", "Join phases completed (generations started).", c.m.rebalances.Load())
-	counter("sluice_group_offset_commits_total", "Partition offsets committed.", c.m.offsetCommits.Load())
-	counter("sluice_group_offsets_expired_total", "Committed offsets removed by offsets.retention.minutes.", c.m.offsetsExpired.Load())
-	counter("sluice_group_groups_removed_total", "Groups removed (deleted, or empty with no offsets left).", c.m.groupsRemoved.Load())
-	counter("sluice_group_journal_batches_total", "Batches of coordinator records applied to the store (one pebble commit each).", c.journal.batches.Load())
-	counter("sluice_group_journal_records_total", "Coordinator records applied to the store.", c.journal.records.Load())
-	family("sluice_group_journal_apply_seconds_total", "counter", "Time spent applying batches to the store (with fsync when enabled).")
-	fmt.Fprintf(w, "sluice_group_journal_apply_seconds_total %g\n", float64(c.journal.applyNsSum.Load())/1e9)
 }

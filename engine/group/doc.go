@@ -1,7 +1,7 @@
 // Package group is Sluice's group coordinator: Kafka's classic consumer-group protocol
 // (FindCoordinator's answer is this node; JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 // DescribeGroups, ListGroups, DeleteGroups) and committed offsets (OffsetCommit, OffsetFetch,
-// OffsetDelete), with lag for operators (Describe, WriteMetrics).
+// OffsetDelete), with lag for operators (Describe, Collector).
 //
 // # What it owns
 //
@@ -47,7 +47,7 @@
 // phase ends, a follower's SyncGroup until the leader's, writes until applied) take a reply
 // function that is called exactly once, later, from the goroutine that completed them: another
 // request's, a timer's, or the journal writer's. Reads of committed offsets (OffsetFetch,
-// Describe, WriteMetrics) are pebble point gets and iterations on the caller's goroutine.
+// Describe, Collector) are pebble point gets and iterations on the caller's goroutine.
 //
 // Each group has a mutex; the coordinator's mutex guards only the map of groups (lock order: a
 // group, then the coordinator; never two groups). State changes made under a group's lock

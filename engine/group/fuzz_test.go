@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -173,7 +174,11 @@ func (h *fuzzHarness) send(key, version int16, body []byte) {
 func (h *fuzzHarness) finish() {
 	h.c.Flush()
 	h.c.RunRetention()
-	h.c.WriteMetrics(io.Discard)
+	reg := prometheus.NewPedanticRegistry() // checks every metric against its descriptor
+	reg.MustRegister(h.c.Collector())
+	if _, err := reg.Gather(); err != nil {
+		h.t.Fatalf("metrics: %v", err)
+	}
 	if err := h.c.Close(); err != nil {
 		h.t.Fatal(err)
 	}

@@ -16,10 +16,11 @@
 //   - One writer at a time: Append, AppendAsFollower, Truncate, TruncateFully,
 //     MaybeAssignEpochStartOffset, DeleteBefore, EnforceRetention, SetConfig and Close serialize
 //     on the log's writer lock.
-//   - Readers (Read, OffsetForTimestamp, the offset getters) take no lock. They load an atomically
-//     published segment list and per-segment sizes; the writer publishes bytes only after writing
-//     them, so bytes below a published size never change — except through Truncate, which the
-//     replication protocol only applies above the high watermark (consumers never read there).
+//   - Readers (Read, OffsetForTimestamp, RecordTimestamp, the offset getters) take no lock. They
+//     load an atomically published segment list and per-segment sizes; the writer publishes bytes
+//     only after writing them, so bytes below a published size never change — except through
+//     Truncate, which the replication protocol only applies above the high watermark (consumers
+//     never read there).
 //   - A segment is reference-counted: the log holds one reference, each Read's Region another.
 //     Deleted segments' files are unlinked at once but their descriptors and mappings stay valid
 //     until the last Region is released, so sendfile never races a close or a descriptor reuse.
