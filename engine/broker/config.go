@@ -36,6 +36,11 @@ type Config struct {
 	ReplicaFetchResponseMaxBytes int32 // replica.fetch.response.max.bytes
 	ReplicaFetchBackoffMs        int64 // replica.fetch.backoff.ms
 	ReplicaSocketTimeoutMs       int64 // replica.socket.timeout.ms
+	// The internal __consumer_offsets topic of a cluster (offsets_topic.go): its partitions
+	// (offsets.topic.num.partitions) and replication factor (offsets.topic.replication.factor,
+	// capped by the live brokers). Zero values take Kafka's defaults, 50 and 3.
+	OffsetsTopicNumPartitions     int32
+	OffsetsTopicReplicationFactor int16
 	// Groups is the group coordinator's configuration (group.* and offsets.* properties). The zero
 	// value means Kafka's defaults.
 	Groups group.Config

@@ -58,6 +58,11 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}
+		if code := c.ownerCode(name); code != errNone {
+			dg.ErrorCode = code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
 		dg.State = stateDead.String()
 		if g := c.lookupGroup(name); g != nil {
 			g.mu.Lock()

@@ -1,0 +1,269 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/engine/group"
+	"github.com/sluicemq/sluice/engine/log"
+	"github.com/sluicemq/sluice/engine/meta"
+	"github.com/sluicemq/sluice/engine/record"
+)
+
+// A replica applies the offsets topic to its store only below the high watermark: records above
+// it may still be truncated. The applied offset moves with the records, in the same batch.
+func TestOffsetsApplyStopsAtHighWatermark(t *testing.T) {
+	dir := t.TempDir()
+	l, err := log.Open(filepath.Join(dir, offsetsTopic+"-0"), log.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	store, err := group.OpenStore(filepath.Join(dir, "store"), nil, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	appendRecs := func(recs ...group.Record) int64 {
+		b, err := record.Validate(offsetsBatch(recs, 1), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := l.Append(b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.LogEndOffset
+	}
+	first := appendRecs(group.SetOffsetRecord("g", "t", 0, group.OffsetValue{Offset: 10, LeaderEpoch: -1}))
+	second := appendRecs(group.SetOffsetRecord("g", "t", 0, group.OffsetValue{Offset: 20, LeaderEpoch: -1}),
+		group.SetOffsetRecord("g", "t", 1, group.OffsetValue{Offset: 5, LeaderEpoch: -1}))
+	read := func(offset, maxBytes, upTo int64, minOneBatch bool) (logRegion, error) {
+		r, err := l.Read(offset, maxBytes, upTo, minOneBatch)
+		return &r, err
+	}
+	offset := func(partition int32) int64 {
+		v, ok, err := store.Offset("g", "t", partition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return -1
+		}
+		return v.Offset
+	}
+	check := func(what string, wantApplied, want0, want1 int64) {
+		t.Helper()
+		applied, err := store.AppliedOffset(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if applied != wantApplied || offset(0) != want0 || offset(1) != want1 {
+			t.Fatalf("%s: applied %d, offsets %d %d; want %d, %d %d", what, applied, offset(0), offset(1), wantApplied, want0, want1)
+		}
+	}
+
+	var applied int64
+	l.SetHighWatermark(first) // the follower has both batches, the HW covers the first
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated); err != nil {
+		t.Fatal(err)
+	}
+	check("HW after the first batch", first, 10, -1)
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated); err != nil {
+		t.Fatal(err)
+	}
+	check("no progress", first, 10, -1)
+
+	// A high watermark inside the second batch applies nothing more: a batch is applied whole.
+	if err := applyOffsetsLog(0, read, second-1, &applied, store.ApplyReplicated); err != nil {
+		t.Fatal(err)
+	}
+	check("HW inside the second batch", first, 10, -1)
+
+	l.SetHighWatermark(second)
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated); err != nil {
+		t.Fatal(err)
+	}
+	check("HW at the log end", second, 20, 5)
+}
+
+// TestOffsetsCoordinatorFailover: in a 3-broker cluster the first FindCoordinator creates
+// __consumer_offsets (internal, 50 partitions, RF 3); the group's coordinator is the leader of
+// partition abs(hashCode(group)) % 50; a franz-go group consumer commits; every replica's store
+// stays at or below its high watermark; the coordinator's broker stops; the new leader of the
+// partition answers OffsetFetch with every committed offset and a new member of the group resumes
+// from exactly those offsets.
+func TestOffsetsCoordinatorFailover(t *testing.T) {
+	mc := startMetaCluster(t, 3)
+	for id := int32(1); id <= 3; id++ {
+		mc.waitImage(id, "three unfenced brokers", allUnfenced(3))
+	}
+	ctx := context.Background()
+	seeds := kgo.SeedBrokers(mc.addrs(1, 2, 3)...)
+	adm := kadm.NewClient(mc.node(1).tb.client(seeds))
+	const topic, groupName, n = "orders", "billing", 600
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	for id := int32(1); id <= 3; id++ {
+		mc.waitImage(id, "the topic", func(img *meta.Image) error {
+			if img.Topic(topic) == nil {
+				return errors.New("no topic")
+			}
+			return nil
+		})
+	}
+	prod := mc.node(1).tb.client(seeds, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for i := range n {
+		prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("r%04d", i))}, func(r *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	groupOpts := []kgo.Opt{seeds, kgo.ConsumerGroup(groupName), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(testSessionTimeout), kgo.HeartbeatInterval(testHeartbeatInterval),
+		kgo.FetchMaxWait(100 * time.Millisecond), kgo.RetryTimeout(30 * time.Second)}
+	c1 := mc.node(1).tb.client(groupOpts...)
+	pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	consumed := 0
+	for consumed < n/2 { // part of the topic, then commit what was read
+		fs := c1.PollRecords(pctx, 50)
+		if err := pctx.Err(); err != nil {
+			t.Fatalf("consumed %d records: %v", consumed, err)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Logf("fetch %s-%d: %v", tp, p, err) })
+		consumed += fs.NumRecords()
+	}
+	if err := c1.CommitUncommittedOffsets(pctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	committed := map[int32]int64{}
+	for p, o := range c1.CommittedOffsets()[topic] {
+		committed[p] = o.Offset
+	}
+	if len(committed) == 0 {
+		t.Fatal("nothing committed")
+	}
+	t.Logf("consumed %d records, committed %v", consumed, committed)
+	c1.Close() // leaves the group
+
+	// The coordinator is the leader of the group's partition, by Kafka's formula.
+	idx := group.PartitionFor(groupName, DefaultOffsetsTopicNumPartitions)
+	img := mc.node(1).link.Image()
+	ot := img.Topic(offsetsTopic)
+	if ot == nil || len(ot.Partitions) != DefaultOffsetsTopicNumPartitions || len(ot.Partitions[idx].Replicas) != 3 {
+		t.Fatalf("offsets topic: %+v", ot)
+	}
+	cs := adm.FindGroupCoordinators(ctx, groupName)
+	if cs[groupName].Err != nil {
+		t.Fatalf("FindCoordinator: %v", cs[groupName].Err)
+	}
+	coord := cs[groupName].NodeID
+	if leader := img.Partition(offsetsTopic, idx).Leader; coord != leader {
+		t.Fatalf("coordinator %d, leader of %s-%d is %d", coord, offsetsTopic, idx, leader)
+	}
+	md, err := adm.Metadata(ctx, offsetsTopic)
+	if err != nil || !md.Topics[offsetsTopic].IsInternal {
+		t.Fatalf("Metadata of %s: internal %v, %v", offsetsTopic, md.Topics[offsetsTopic].IsInternal, err)
+	}
+	// Every replica applies up to its high watermark and no further; all three get there with
+	// the ISR whole, so the partition has a leader to fail over to.
+	eventually(t, "replicas of the group's partition caught up", func() error {
+		if p := mc.node(coord).link.Image().Partition(offsetsTopic, idx); len(p.ISR) != 3 {
+			return fmt.Errorf("ISR %v", p.ISR)
+		}
+		for id := int32(1); id <= 3; id++ {
+			b := mc.node(id).tb.b
+			applied, err := b.groups.AppliedOffset(idx)
+			if err != nil {
+				return err
+			}
+			p := b.lookupPartition(offsetsTopic, idx)
+			if hw := p.log.HighWatermark(); applied > hw {
+				t.Fatalf("node %d: store applied to %d, above the high watermark %d", id, applied, hw)
+			} else if applied != p.log.LogEndOffset() {
+				return fmt.Errorf("node %d: applied %d, log end %d", id, applied, p.log.LogEndOffset())
+			}
+		}
+		return nil
+	})
+
+	t.Logf("stopping node %d, the coordinator", coord)
+	mc.stop(coord)
+	var survivors []int32
+	for id := int32(1); id <= 3; id++ {
+		if id != coord {
+			survivors = append(survivors, id)
+		}
+	}
+	sseeds := kgo.SeedBrokers(mc.addrs(survivors...)...)
+	var fetched kadm.OffsetResponses
+	eventually(t, "OffsetFetch from the new coordinator", func() error {
+		// A fresh client each time: one that found the stopped coordinator keeps dialing it.
+		cl, err := kgo.NewClient(sseeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		fetched, err = kadm.NewClient(cl).FetchOffsets(fctx, groupName)
+		return err
+	})
+	sadm := kadm.NewClient(mc.node(survivors[0]).tb.client(sseeds))
+	for p, want := range committed {
+		if got, ok := fetched.Lookup(topic, p); !ok || got.Err != nil || got.At != want {
+			t.Fatalf("offset of %s-%d from the new coordinator: %+v (found %v), want %d", topic, p, got, ok, want)
+		}
+	}
+	cs = sadm.FindGroupCoordinators(ctx, groupName)
+	if cs[groupName].Err != nil || cs[groupName].NodeID == coord {
+		t.Fatalf("FindCoordinator after the failover: %+v", cs[groupName])
+	}
+
+	// A new member resumes from the committed offsets: nothing before them is read again.
+	c2 := mc.node(survivors[0]).tb.client(append(groupOpts, sseeds)...)
+	first := map[int32]int64{}
+	left := n
+	for _, o := range committed {
+		left -= int(o)
+	}
+	got := 0
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	for got < left {
+		fs := c2.PollFetches(rctx)
+		if err := rctx.Err(); err != nil {
+			t.Fatalf("resumed: %d of %d records: %v", got, left, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, seen := first[r.Partition]; !seen {
+				first[r.Partition] = r.Offset
+			}
+			got++
+		})
+	}
+	for p, o := range first {
+		if want := committed[p]; o != want {
+			t.Errorf("partition %d resumed at %d, want the committed %d", p, o, want)
+		}
+	}
+	if got != left {
+		t.Errorf("read %d records after the failover, want %d", got, left)
+	}
+}
