@@ -24,7 +24,7 @@ func TestPartitionForMatchesKafka(t *testing.T) {
 		{"abc", 96354, 4},
 		{"", 0, 0},
 		{"polygenelubricants", -1 << 31, 0}, // Integer.MIN_VALUE: Utils.abs gives 0
-		{"\U0001F600", 1772899, 49},          // one code point, two UTF-16 units
+		{"\U0001F600", 1772899, 49},         // one code point, two UTF-16 units
 		{"zzzzzzzzzz", -1580979136, 36},
 		{"my-consumer-group", 1513705513, 13},
 	} {
