@@ -83,9 +83,10 @@ type offsetsReplication struct {
 	kickCh     chan struct{} // capacity 1: a kick while the applier runs is one more pass
 	creating   atomic.Bool   // a creation of the topic is in flight
 
-	mu      sync.Mutex
-	pending map[int32][]offsetsAppend // by partition; appended in offset order per group
-	stopped bool
+	mu        sync.Mutex
+	pending   map[int32][]offsetsAppend // by partition; appended in offset order per group
+	truncated map[int32]int64           // lowest offset each partition's log was truncated to since the last pass
+	stopped   bool
 
 	parts map[int32]*offsetsPartition // applier goroutine only
 }
@@ -108,7 +109,7 @@ type offsetsPartition struct {
 
 func newOffsetsReplication(b *Broker) *offsetsReplication {
 	return &offsetsReplication{b: b, partitions: b.offsetsTopicPartitions(), kickCh: make(chan struct{}, 1),
-		pending: map[int32][]offsetsAppend{}, parts: map[int32]*offsetsPartition{}}
+		pending: map[int32][]offsetsAppend{}, truncated: map[int32]int64{}, parts: map[int32]*offsetsPartition{}}
 }
 
 // startOffsets switches the coordinator to replicated mode and starts the applier; it stops
@@ -131,6 +132,23 @@ func (b *Broker) kickOffsets(p *partition) {
 	}
 	if l := b.link.Load(); l != nil && l.offsets != nil {
 		l.offsets.kick()
+	}
+}
+
+// offsetsTruncated tells the applier that a partition of the offsets topic lost its log from
+// offset on (a follower truncating to its leader). Never blocks.
+func (b *Broker) offsetsTruncated(p *partition, offset int64) {
+	if p.topic.name != offsetsTopic {
+		return
+	}
+	if l := b.link.Load(); l != nil && l.offsets != nil {
+		o := l.offsets
+		o.mu.Lock()
+		if cur, ok := o.truncated[p.index]; !ok || offset < cur {
+			o.truncated[p.index] = offset
+		}
+		o.mu.Unlock()
+		o.kick()
 	}
 }
 
@@ -256,6 +274,24 @@ func (o *offsetsReplication) passPartition(idx int32, p *partition) {
 			return
 		}
 		st.applied, st.loaded = applied, true
+	}
+	o.mu.Lock()
+	cut, truncated := o.truncated[idx]
+	delete(o.truncated, idx)
+	o.mu.Unlock()
+	if truncated && cut < st.applied {
+		// The store holds records the log no longer has (this broker applied its log end as a
+		// leader and was deposed before the HW passed them): rebuild it from the log.
+		o.b.logger.Warn("offsets topic: log truncated below the applied offset; rebuilding the partition's groups", "partition", idx, "applied", st.applied, "truncated_to", cut)
+		start := p.log.LogStartOffset()
+		if err := c.ResetPartition(idx, start); err != nil {
+			o.b.logger.Error("offsets topic: rebuilding", "partition", idx, "err", err)
+			o.mu.Lock()
+			o.truncated[idx] = cut // again on the next pass
+			o.mu.Unlock()
+			return
+		}
+		st.applied = start
 	}
 	leader, epoch := false, int32(-1)
 	if rp := p.replica.Load(); rp != nil {

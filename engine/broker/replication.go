@@ -480,6 +480,7 @@ func (t followerTarget) Truncate(leaderEpoch int32, offset int64) error {
 		return err
 	}
 	if cut {
+		t.b.offsetsTruncated(p, offset) // the offsets applier rebuilds what it applied past it
 		return p.rebuildProducerState()
 	}
 	return nil
@@ -495,6 +496,7 @@ func (t followerTarget) TruncateFully(leaderEpoch int32, offset int64) error {
 	if err := p.log.TruncateFully(offset); err != nil {
 		return err
 	}
+	t.b.offsetsTruncated(p, 0) // all of it: the offsets applier starts again from the log
 	return p.rebuildProducerState()
 }
 

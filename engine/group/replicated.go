@@ -239,6 +239,34 @@ func (c *Coordinator) ApplyReplicated(partition int32, recs []Record, next int64
 	return c.readStore(func() error { return c.store.ApplyReplicated(partition, recs, next) })
 }
 
+// ResetPartition removes every group of partition from the store and sets its applied offset to
+// from: the partition's log lost records the store had applied (a leader that loaded its log end
+// and was deposed before the high watermark passed it), so the store is rebuilt from the log.
+func (c *Coordinator) ResetPartition(partition int32, from int64) error {
+	n := c.repl.Load().partitions
+	return c.readStore(func() error {
+		var recs []Record
+		err := c.store.Groups(func(name string, _ GroupValue) error {
+			if PartitionFor(name, n) == partition {
+				recs = append(recs, DeleteGroupRecord(name))
+			}
+			return nil
+		})
+		if err == nil {
+			err = c.store.OffsetGroups(func(name string) error {
+				if PartitionFor(name, n) == partition {
+					recs = append(recs, DeleteGroupOffsetsRecord(name))
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			return err
+		}
+		return c.store.ApplyReplicated(partition, recs, from)
+	})
+}
+
 // AppliedOffset is the offset of partition below which every record is in the store.
 func (c *Coordinator) AppliedOffset(partition int32) (int64, error) {
 	var off int64

@@ -160,4 +160,30 @@ func TestReplicatedOwnership(t *testing.T) {
 	if lg := c.ListGroups(kmsg.NewPtrListGroupsRequest()); len(lg.Groups) != 1 || lg.Groups[0].Group != "g" {
 		t.Fatalf("groups listed after loading again: %+v", lg.Groups)
 	}
+
+	// The partition's log lost what the store applied: its groups go, other partitions' stay.
+	other := "h"
+	for PartitionFor(other, 4) == p {
+		other += "h"
+	}
+	if err := c.ApplyReplicated(PartitionFor(other, 4), []Record{SetOffsetRecord(other, "t", 0, OffsetValue{Offset: 9, LeaderEpoch: -1})}, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.UnloadPartition(p)
+	if err := c.ResetPartition(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.BeginLoad(p)
+	if err := c.LoadPartition(p); err != nil {
+		t.Fatal(err)
+	}
+	if off, code := fetch(); off != -1 || code != errNone {
+		t.Fatalf("fetch after the partition was reset: offset %d error %d, want -1", off, code)
+	}
+	if applied, err := c.AppliedOffset(p); applied != 0 || err != nil {
+		t.Fatalf("applied offset after the reset %d (%v), want 0", applied, err)
+	}
+	if v, ok, err := c.store.Offset(other, "t", 0); !ok || v.Offset != 9 || err != nil {
+		t.Fatalf("another partition's offset after the reset: %+v %v %v", v, ok, err)
+	}
 }
