@@ -80,6 +80,24 @@ func (rc *realCluster) seeds() []string {
 	return s
 }
 
+// adminWhenUp returns an admin client of the cluster once all three brokers are registered.
+func (rc *realCluster) adminWhenUp() *kadm.Client {
+	t := rc.t
+	t.Helper()
+	// Fresh metadata on every look: kgo otherwise keeps its broker list for MetadataMaxAge.
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admCl.Close)
+	adm := kadm.NewClient(admCl)
+	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
+		m, err := adm.BrokerMetadata(context.Background())
+		return err == nil && len(m.Brokers) == 3
+	})
+	return adm
+}
+
 // waitFor polls cond every 100 ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -100,17 +118,7 @@ func TestClusterFailoverRealProcesses(t *testing.T) {
 	start := time.Now()
 	rc := startRealCluster(t)
 	ctx := context.Background()
-	// Fresh metadata on every look: kgo otherwise keeps its broker list for MetadataMaxAge.
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
-		m, err := adm.BrokerMetadata(ctx)
-		return err == nil && len(m.Brokers) == 3
-	})
+	adm := rc.adminWhenUp()
 	t.Logf("cluster up: %v", time.Since(start))
 
 	const topic = "orders"

@@ -20,16 +20,7 @@ import (
 func TestClusterOffsetsFailoverRealProcesses(t *testing.T) {
 	rc := startRealCluster(t)
 	ctx := context.Background()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
-		m, err := adm.BrokerMetadata(ctx)
-		return err == nil && len(m.Brokers) == 3
-	})
+	adm := rc.adminWhenUp()
 
 	const topic, groupName, total = "events", "audit", 900
 	waitFor(t, 20*time.Second, "CreateTopic RF=3", func() bool {

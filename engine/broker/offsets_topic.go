@@ -376,13 +376,18 @@ func (o *offsetsReplication) apply(idx int32, p *partition, st *offsetsPartition
 		r, err := p.log.Read(offset, maxBytes, upTo, minOneBatch)
 		return &r, err
 	}
-	return applyOffsetsLog(idx, read, upTo, &st.applied, o.b.groups.ApplyReplicated)
+	skip := func(base int64, err error) {
+		o.b.logger.Warn("offsets topic: passing over a batch that is not the coordinator's", "partition", idx, "offset", base, "err", err)
+	}
+	return applyOffsetsLog(idx, read, upTo, &st.applied, o.b.groups.ApplyReplicated, skip)
 }
 
 // applyOffsetsLog reads batches from *applied up to upTo with read (a log's Read) and hands their
 // records, with the offset after the last whole batch below upTo, to applyFn; *applied follows.
+// A batch whose records are not the coordinator's (a client produced to the topic) is passed
+// over, reported to skip: it must not stop the partition's groups from loading.
 func applyOffsetsLog(idx int32, read func(offset, maxBytes, upTo int64, minOneBatch bool) (logRegion, error),
-	upTo int64, applied *int64, applyFn func(int32, []group.Record, int64) error) error {
+	upTo int64, applied *int64, applyFn func(int32, []group.Record, int64) error, skip func(baseOffset int64, err error)) error {
 	for *applied < upTo {
 		r, err := read(*applied, offsetsReadBytesMax, upTo, true)
 		if err != nil {
@@ -411,8 +416,10 @@ func applyOffsetsLog(idx int32, read func(offset, maxBytes, upTo int64, minOneBa
 				break // not below the high watermark yet
 			}
 			if !b.Control() {
+				before := len(recs)
 				if recs, err = appendBatchRecords(recs, b); err != nil {
-					return fmt.Errorf("%s-%d batch at %d: %w", offsetsTopic, idx, b.BaseOffset(), err)
+					recs = recs[:before]
+					skip(b.BaseOffset(), err)
 				}
 			}
 			next = b.NextOffset()

@@ -70,28 +70,50 @@ func TestOffsetsApplyStopsAtHighWatermark(t *testing.T) {
 		}
 	}
 
+	var skipped []int64
+	skip := func(base int64, _ error) { skipped = append(skipped, base) }
 	var applied int64
 	l.SetHighWatermark(first) // the follower has both batches, the HW covers the first
-	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated); err != nil {
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated, skip); err != nil {
 		t.Fatal(err)
 	}
 	check("HW after the first batch", first, 10, -1)
-	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated); err != nil {
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated, skip); err != nil {
 		t.Fatal(err)
 	}
 	check("no progress", first, 10, -1)
 
 	// A high watermark inside the second batch applies nothing more: a batch is applied whole.
-	if err := applyOffsetsLog(0, read, second-1, &applied, store.ApplyReplicated); err != nil {
+	if err := applyOffsetsLog(0, read, second-1, &applied, store.ApplyReplicated, skip); err != nil {
 		t.Fatal(err)
 	}
 	check("HW inside the second batch", first, 10, -1)
 
 	l.SetHighWatermark(second)
-	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated); err != nil {
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated, skip); err != nil {
 		t.Fatal(err)
 	}
 	check("HW at the log end", second, 20, 5)
+
+	// A client's batch in the topic (a key that is no coordinator record) is passed over; the
+	// coordinator's next batch applies.
+	foreign, err := record.Validate(record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseSequence: -1},
+		[]record.Record{{Key: []byte("not a group key"), Value: []byte("v")}}), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(foreign, 1); err != nil {
+		t.Fatal(err)
+	}
+	third := appendRecs(group.SetOffsetRecord("g", "t", 1, group.OffsetValue{Offset: 6, LeaderEpoch: -1}))
+	l.SetHighWatermark(third)
+	if err := applyOffsetsLog(0, read, l.HighWatermark(), &applied, store.ApplyReplicated, skip); err != nil {
+		t.Fatal(err)
+	}
+	check("past a foreign batch", third, 20, 6)
+	if len(skipped) != 1 || skipped[0] != second {
+		t.Fatalf("batches passed over: %v, want the one at %d", skipped, second)
+	}
 }
 
 // TestOffsetsCoordinatorFailover: in a 3-broker cluster the first FindCoordinator creates

@@ -91,19 +91,7 @@ func TestReplicatedOwnership(t *testing.T) {
 	c.Replicate(4, j)
 	p := PartitionFor("g", 4)
 
-	commit := func(offset int64) int16 {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Version, req.Group, req.Generation = 8, "g", -1
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = "t"
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Offset = offset
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		done := make(chan int16, 1)
-		c.OffsetCommit(req, func(resp *kmsg.OffsetCommitResponse) { done <- resp.Topics[0].Partitions[0].ErrorCode })
-		return <-done
-	}
+	commit := func(offset int64) int16 { return commitCode(c, "g", offset) }
 	fetch := func() (int64, int16) {
 		req := kmsg.NewPtrOffsetFetchRequest()
 		req.Version, req.Group = 5, "g"
