@@ -120,8 +120,8 @@ func TestOffsetsApplyStopsAtHighWatermark(t *testing.T) {
 // __consumer_offsets (internal, 50 partitions, RF 3); the group's coordinator is the leader of
 // partition abs(hashCode(group)) % 50; a franz-go group consumer commits; every replica's store
 // stays at or below its high watermark; the coordinator's broker stops; the new leader of the
-// partition answers OffsetFetch with every committed offset and a new member of the group resumes
-// from exactly those offsets.
+// partition answers OffsetFetch with every committed offset, and the member carries on exactly
+// from them and commits to the new coordinator.
 func TestOffsetsCoordinatorFailover(t *testing.T) {
 	mc := startMetaCluster(t, 3)
 	for id := int32(1); id <= 3; id++ {
@@ -182,7 +182,6 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 		t.Fatal("nothing committed")
 	}
 	t.Logf("consumed %d records, committed %v", consumed, committed)
-	c1.Close() // leaves the group
 
 	// The coordinator is the leader of the group's partition, by Kafka's formula.
 	idx := group.PartitionFor(groupName, DefaultOffsetsTopicNumPartitions)
@@ -258,8 +257,9 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 		t.Fatalf("FindCoordinator after the failover: %+v", cs[groupName])
 	}
 
-	// A new member resumes from the committed offsets: nothing before them is read again.
-	c2 := mc.node(survivors[0]).tb.client(append(groupOpts, sseeds)...)
+	// The member carries on through the failover (its coordinator gone, it finds the new one):
+	// each partition continues exactly at the committed offset, and its last commit lands on the
+	// new coordinator.
 	first := map[int32]int64{}
 	left := n
 	for _, o := range committed {
@@ -269,9 +269,9 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer rcancel()
 	for got < left {
-		fs := c2.PollFetches(rctx)
+		fs := c1.PollFetches(rctx)
 		if err := rctx.Err(); err != nil {
-			t.Fatalf("resumed: %d of %d records: %v", got, left, err)
+			t.Fatalf("after the failover: %d of %d records: %v", got, left, err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if _, seen := first[r.Partition]; !seen {
@@ -282,10 +282,24 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 	}
 	for p, o := range first {
 		if want := committed[p]; o != want {
-			t.Errorf("partition %d resumed at %d, want the committed %d", p, o, want)
+			t.Errorf("partition %d continued at %d, want the committed %d", p, o, want)
 		}
 	}
 	if got != left {
 		t.Errorf("read %d records after the failover, want %d", got, left)
+	}
+	eventually(t, "the last commit, on the new coordinator", func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return c1.CommitUncommittedOffsets(cctx)
+	})
+	fetched, err = sadm.FetchOffsets(ctx, groupName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	fetched.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != n {
+		t.Errorf("committed offsets after the failover sum to %d, want every record (%d): %v", total, n, fetched)
 	}
 }
