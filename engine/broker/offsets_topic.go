@@ -279,9 +279,15 @@ func (o *offsetsReplication) passPartition(idx int32, p *partition) {
 	cut, truncated := o.truncated[idx]
 	delete(o.truncated, idx)
 	o.mu.Unlock()
+	if leo := p.log.LogEndOffset(); !truncated && st.applied > leo {
+		// The log ends below what the store applied: it lost its tail while the broker was down
+		// (recovery after a crash) or without a truncation this applier heard of.
+		cut, truncated = leo, true
+	}
 	if truncated && cut < st.applied {
 		// The store holds records the log no longer has (this broker applied its log end as a
-		// leader and was deposed before the HW passed them): rebuild it from the log.
+		// leader and was deposed before the HW passed them, or the log lost its tail): rebuild
+		// the partition's groups from the log.
 		o.b.logger.Warn("offsets topic: log truncated below the applied offset; rebuilding the partition's groups", "partition", idx, "applied", st.applied, "truncated_to", cut)
 		start := p.log.LogStartOffset()
 		if err := c.ResetPartition(idx, start); err != nil {

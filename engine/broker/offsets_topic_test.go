@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
@@ -302,4 +303,87 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 	if total != n {
 		t.Errorf("committed offsets after the failover sum to %d, want every record (%d): %v", total, n, fetched)
 	}
+}
+
+// The replicated journal on one broker, driven by hand (no controller): a commit is answered only
+// once the high watermark passes its batch; the new leader loads its groups; a log truncated below
+// what the store applied makes the applier rebuild the partition's groups from the log.
+func TestOffsetsJournalAnswersAtHighWatermark(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), func(cfg *Config) { cfg.Cluster = true; cfg.OffsetsTopicNumPartitions = 1 })
+	b := tb.b
+	if err := b.EnsureTopic("t", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureTopic(offsetsTopic, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Leader with a follower (node 9, never fetching) in the ISR: the HW cannot move by itself.
+	ps := PartitionState{Topic: offsetsTopic, Replicas: []int32{0, 9}, ISR: []int32{0, 9}, Leader: 0, LeaderEpoch: 1, PartitionEpoch: 1}
+	if err := b.SetPartitionState(ps); err != nil {
+		t.Fatal(err)
+	}
+	o := newOffsetsReplication(b)
+	b.groups.Replicate(1, o)
+	o.pass() // leader: loads partition 0
+
+	replies := make(chan int16, 1)
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version, req.Group = 8, "g"
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Offset = 42
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	b.groups.OffsetCommit(req, func(resp *kmsg.OffsetCommitResponse) { replies <- resp.Topics[0].Partitions[0].ErrorCode })
+	p := b.lookupPartition(offsetsTopic, 0)
+	if p.log.LogEndOffset() != 1 || p.log.HighWatermark() != 0 {
+		t.Fatalf("after the commit: log end %d, high watermark %d; want the batch appended, not committed", p.log.LogEndOffset(), p.log.HighWatermark())
+	}
+	o.pass()
+	select {
+	case code := <-replies:
+		t.Fatalf("commit answered (%d) before the high watermark passed it", code)
+	default:
+	}
+	if v, ok, _ := b.groups.StoredOffset("g", "t", 0); ok {
+		t.Fatalf("the store holds %+v above the high watermark", v)
+	}
+
+	// The follower leaves the ISR: the HW reaches the log end and the commit is answered.
+	ps.ISR, ps.PartitionEpoch = []int32{0}, 2
+	if err := b.SetPartitionState(ps); err != nil {
+		t.Fatal(err)
+	}
+	o.pass()
+	if code := <-replies; code != errNone {
+		t.Fatalf("commit: error %d", code)
+	}
+	if v, ok, _ := b.groups.StoredOffset("g", "t", 0); !ok || v.Offset != 42 {
+		t.Fatalf("store after the commit: %+v %v", v, ok)
+	}
+
+	// Deposed, and the log cut below what the store applied: the groups go, the store is rebuilt
+	// from what the log still holds (nothing).
+	ps = PartitionState{Topic: offsetsTopic, Replicas: []int32{0, 9}, ISR: []int32{9}, Leader: 9, LeaderEpoch: 2, PartitionEpoch: 3}
+	if err := b.SetPartitionState(ps); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	err := p.log.TruncateFully(0)
+	p.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.pass()
+	if v, ok, _ := b.groups.StoredOffset("g", "t", 0); ok {
+		t.Fatalf("store after the truncation: %+v, want nothing", v)
+	}
+	if applied, err := b.groups.AppliedOffset(0); applied != 0 || err != nil {
+		t.Fatalf("applied offset after the truncation: %d %v", applied, err)
+	}
+	if code := b.groups.Heartbeat(&kmsg.HeartbeatRequest{Group: "g"}).ErrorCode; code != errNotCoordinator {
+		t.Fatalf("heartbeat on a deposed coordinator: %d, want NOT_COORDINATOR", code)
+	}
+	o.shutdown()
 }

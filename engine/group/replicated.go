@@ -267,6 +267,16 @@ func (c *Coordinator) ResetPartition(partition int32, from int64) error {
 	})
 }
 
+// StoredOffset reads a committed offset from the store whoever coordinates the group: what this
+// replica has applied (tests and tools; clients ask the coordinator with OffsetFetch).
+func (c *Coordinator) StoredOffset(group, topic string, partition int32) (v OffsetValue, ok bool, err error) {
+	err = c.readStore(func() error {
+		v, ok, err = c.store.Offset(group, topic, partition)
+		return err
+	})
+	return v, ok, err
+}
+
 // AppliedOffset is the offset of partition below which every record is in the store.
 func (c *Coordinator) AppliedOffset(partition int32) (int64, error) {
 	var off int64
