@@ -199,6 +199,28 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 	if leader := img.Partition(offsetsTopic, idx).Leader; coord != leader {
 		t.Fatalf("coordinator %d, leader of %s-%d is %d", coord, offsetsTopic, idx, leader)
 	}
+	// FindCoordinator v4 batches keys, v3 names one; any broker answers with the leaders.
+	leaderNode := func(key string) int32 {
+		return img.Partition(offsetsTopic, group.PartitionFor(key, DefaultOffsetsTopicNumPartitions)).Leader
+	}
+	freq := kmsg.NewPtrFindCoordinatorRequest()
+	freq.Version, freq.CoordinatorKeys = 4, []string{groupName, "hello", "polygenelubricants"}
+	for id := int32(1); id <= 3; id++ {
+		fresp := dialRaw(t, mc.node(id).tb.addr).do(freq).(*kmsg.FindCoordinatorResponse)
+		if len(fresp.Coordinators) != 3 {
+			t.Fatalf("FindCoordinator v4 from node %d: %+v", id, fresp)
+		}
+		for _, c := range fresp.Coordinators {
+			if c.ErrorCode != 0 || c.NodeID != leaderNode(c.Key) || c.Host != "127.0.0.1" {
+				t.Fatalf("FindCoordinator v4 from node %d for %q: %+v, want node %d", id, c.Key, c, leaderNode(c.Key))
+			}
+		}
+	}
+	freq = kmsg.NewPtrFindCoordinatorRequest()
+	freq.Version, freq.CoordinatorKey = 3, groupName
+	if fresp := dialRaw(t, mc.node(1).tb.addr).do(freq).(*kmsg.FindCoordinatorResponse); fresp.ErrorCode != 0 || fresp.NodeID != coord {
+		t.Fatalf("FindCoordinator v3: %+v, want node %d", fresp, coord)
+	}
 	md, err := adm.Metadata(ctx, offsetsTopic)
 	if err != nil || !md.Topics[offsetsTopic].IsInternal {
 		t.Fatalf("Metadata of %s: internal %v, %v", offsetsTopic, md.Topics[offsetsTopic].IsInternal, err)
