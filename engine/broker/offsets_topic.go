@@ -454,6 +454,9 @@ func appendBatchRecords(dst []group.Record, b record.Batch) ([]group.Record, err
 		return dst, fmt.Errorf("compressed batch (codec %d) in the offsets topic", b.Compression())
 	}
 	body := b.Records()
+	if b.RecordCount() < 0 {
+		return dst, fmt.Errorf("record count %d", b.RecordCount())
+	}
 	for range b.RecordCount() {
 		length, n := binary.Varint(body)
 		if n <= 0 || length < 0 || int64(len(body)-n) < length {
@@ -461,6 +464,9 @@ func appendBatchRecords(dst []group.Record, b record.Batch) ([]group.Record, err
 		}
 		rec := body[n : n+int(length)]
 		body = body[n+int(length):]
+		if len(rec) == 0 {
+			return dst, errors.New("empty record")
+		}
 		rec = rec[1:] // attributes
 		for range 2 { // timestamp delta, offset delta
 			if _, n = binary.Varint(rec); n <= 0 {
@@ -481,6 +487,9 @@ func appendBatchRecords(dst []group.Record, b record.Batch) ([]group.Record, err
 			return dst, err
 		}
 		dst = append(dst, r)
+	}
+	if len(body) != 0 {
+		return dst, fmt.Errorf("%d bytes after the batch's %d records", len(body), b.RecordCount())
 	}
 	return dst, nil
 }

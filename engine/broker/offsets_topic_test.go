@@ -409,3 +409,24 @@ func TestOffsetsJournalAnswersAtHighWatermark(t *testing.T) {
 	}
 	o.shutdown()
 }
+
+// The applier decodes whatever a valid batch of the offsets topic holds without panicking: a
+// client may produce anything to it.
+func FuzzOffsetsBatchRecords(f *testing.F) {
+	f.Add(offsetsBatch([]group.Record{group.SetOffsetRecord("g", "t", 0, group.OffsetValue{Offset: 1}),
+		group.DeleteGroupOffsetsRecord("g"), group.DeleteGroupRecord("g")}, 1))
+	f.Add(record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseSequence: -1}, []record.Record{{Key: []byte("x"), Value: nil}}))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if len(p) >= record.HeaderSize && record.PeekSize(p) == len(p) {
+			record.Batch(p).UpdateCRC() // past the CRC, to the records
+		}
+		b, err := record.ValidateStored(p)
+		if err != nil {
+			return
+		}
+		recs, err := appendBatchRecords(nil, b)
+		if err == nil && len(recs) != int(b.RecordCount()) {
+			t.Fatalf("%d records decoded from a batch of %d", len(recs), b.RecordCount())
+		}
+	})
+}
