@@ -19,6 +19,10 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 		resp.ErrorCode = errClosed
 		return resp
 	}
+	if c.loading() {
+		resp.ErrorCode = errCoordinatorLoadInProgress // Kafka's answer while any partition loads
+		return resp
+	}
 	for _, g := range c.sortedGroups() {
 		g.mu.Lock()
 		state, protocolType := g.state, g.protocolType

@@ -166,6 +166,22 @@ func (c *Coordinator) ownerCode(group string) int16 {
 	return c.ownerCodeLocked(group)
 }
 
+// loading reports whether a partition's groups are being loaded.
+func (c *Coordinator) loading() bool {
+	r := c.repl.Load()
+	if r == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range r.state {
+		if s == partLoading {
+			return true
+		}
+	}
+	return false
+}
+
 // BeginLoad marks partition as loading: its groups get COORDINATOR_LOAD_IN_PROGRESS until
 // LoadPartition.
 func (c *Coordinator) BeginLoad(partition int32) {

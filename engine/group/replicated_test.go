@@ -112,6 +112,9 @@ func TestReplicatedOwnership(t *testing.T) {
 	if _, code := fetch(); code != errCoordinatorLoadInProgress {
 		t.Fatalf("fetch while loading: %d, want COORDINATOR_LOAD_IN_PROGRESS", code)
 	}
+	if code := c.ListGroups(kmsg.NewPtrListGroupsRequest()).ErrorCode; code != errCoordinatorLoadInProgress {
+		t.Fatalf("ListGroups while loading: %d, want COORDINATOR_LOAD_IN_PROGRESS", code)
+	}
 	if err := c.LoadPartition(p); err != nil {
 		t.Fatal(err)
 	}
