@@ -325,6 +325,28 @@ func TestOffsetsCoordinatorFailover(t *testing.T) {
 	if total != n {
 		t.Errorf("committed offsets after the failover sum to %d, want every record (%d): %v", total, n, fetched)
 	}
+
+	// The old coordinator comes back as a follower: it resumes applying where its store stopped
+	// and holds the commits made while it was away.
+	mc.start(coord)
+	eventually(t, fmt.Sprintf("node %d's store catching up", coord), func() error {
+		b := mc.node(coord).tb.b
+		p := b.lookupPartition(offsetsTopic, idx)
+		applied, err := b.groups.AppliedOffset(idx)
+		if err != nil {
+			return err
+		}
+		if hw := p.log.HighWatermark(); applied > hw {
+			t.Fatalf("node %d: store applied to %d, above the high watermark %d", coord, applied, hw)
+		}
+		for _, o := range fetched.Sorted() {
+			v, ok, err := b.groups.StoredOffset(groupName, o.Topic, o.Partition)
+			if err != nil || !ok || v.Offset != o.At {
+				return fmt.Errorf("%s-%d: stored %+v (found %v, %v), want %d", o.Topic, o.Partition, v, ok, err, o.At)
+			}
+		}
+		return nil
+	})
 }
 
 // The replicated journal on one broker, driven by hand (no controller): a commit is answered only
