@@ -127,6 +127,17 @@ func leaderOf(adm *kadm.Client, topic string) (leader int32, isr []int32) {
 	return p.Leader, p.ISR
 }
 
+// adminWhenUp returns an admin client of the cluster once all three brokers are registered.
+func (rc *realCluster) adminWhenUp() *kadm.Client {
+	rc.t.Helper()
+	adm := rc.admin()
+	waitFor(rc.t, 30*time.Second, "three registered brokers", func() bool {
+		m, err := adm.BrokerMetadata(context.Background())
+		return err == nil && len(m.Brokers) == 3
+	})
+	return adm
+}
+
 // waitFor polls cond every 100 ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

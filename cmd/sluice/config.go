@@ -89,6 +89,8 @@ var serveKeys = []keyDoc{
 	{"offsets.retention.minutes", "10080", "keep an empty group's committed offsets this long"},
 	{"offsets.retention.check.interval.ms", "600000", "how often expired offsets are removed"},
 	{"offset.metadata.max.bytes", "4096", "largest metadata string of a committed offset"},
+	{"offsets.topic.num.partitions", strconv.Itoa(broker.DefaultOffsetsTopicNumPartitions), "cluster mode: partitions of the internal __consumer_offsets topic (do not change once it exists)"},
+	{"offsets.topic.replication.factor", strconv.Itoa(broker.DefaultOffsetsTopicReplicationFactor), "cluster mode: replicas of __consumer_offsets, capped by the live brokers when it is created"},
 	{"debug.mutex.profile.fraction", "0", "sample 1 in N mutex contention events for /debug/pprof/mutex (0: off)"},
 	{"debug.block.profile.rate", "0", "sample one blocking event per N ns blocked for /debug/pprof/block (0: off)"},
 	{"admin.listener", defaultAdminListener, "HTTP host:port for /metrics, /healthz, /debug/pprof/; empty disables"},
@@ -109,7 +111,6 @@ var ignoredKeys = map[string]string{
 	"num.recovery.threads.per.data.dir":                "recovery is not thread-pooled",
 	"socket.send.buffer.bytes":                         "kernel socket buffer autotuning is kept",
 	"socket.receive.buffer.bytes":                      "kernel socket buffer autotuning is kept",
-	"offsets.topic.replication.factor":                 "single node",
 	"transaction.state.log.replication.factor":         "single node",
 	"transaction.state.log.min.isr":                    "single node",
 	"share.coordinator.state.topic.replication.factor": "single node",
@@ -581,6 +582,12 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	}
 	b.Cluster = len(cfg.Voters) > 0
 	// Left zero when not given: the broker's own default (Kafka's), as before these were keys.
+	if r.has("offsets.topic.num.partitions") {
+		b.OffsetsTopicNumPartitions = int32(r.int("offsets.topic.num.partitions", broker.DefaultOffsetsTopicNumPartitions, 1, math.MaxInt32))
+	}
+	if r.has("offsets.topic.replication.factor") {
+		b.OffsetsTopicReplicationFactor = int16(r.int("offsets.topic.replication.factor", broker.DefaultOffsetsTopicReplicationFactor, 1, math.MaxInt16))
+	}
 	if r.has("min.insync.replicas") {
 		b.MinInsyncReplicas = int32(r.int("min.insync.replicas", 1, 1, math.MaxInt32))
 	}

@@ -355,8 +355,11 @@ func TestServeConfig(t *testing.T) {
 				for _, s := range c.Ignored {
 					ignored = append(ignored, s.key)
 				}
-				if len(ignored) != 13 || ignored[0] != "process.roles" {
+				if len(ignored) != 12 || ignored[0] != "process.roles" {
 					t.Errorf("ignored %q", ignored)
+				}
+				if c.Broker.OffsetsTopicReplicationFactor != 1 { // a key since __consumer_offsets exists
+					t.Errorf("offsets.topic.replication.factor=1 read as %d", c.Broker.OffsetsTopicReplicationFactor)
 				}
 			},
 		},

@@ -44,6 +44,11 @@ type Config struct {
 	// back to telling them apart by value: STATIC_BROKER_CONFIG when it differs from Kafka's
 	// default.
 	StaticConfigs map[string]string
+	// The internal __consumer_offsets topic of a cluster (offsets_topic.go): its partitions
+	// (offsets.topic.num.partitions) and replication factor (offsets.topic.replication.factor,
+	// capped by the live brokers). Zero values take Kafka's defaults, 50 and 3.
+	OffsetsTopicNumPartitions     int32
+	OffsetsTopicReplicationFactor int16
 	// Groups is the group coordinator's configuration (group.* and offsets.* properties). The zero
 	// value means Kafka's defaults.
 	Groups group.Config

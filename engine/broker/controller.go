@@ -77,6 +77,8 @@ type ControllerLink struct {
 
 	pids producerIDBlocks
 
+	offsets *offsetsReplication // replicated consumer offsets (offsets_topic.go)
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -110,9 +112,11 @@ func (b *Broker) AttachController(cfg ControllerLinkConfig) (*ControllerLink, er
 	ch := make(chan struct{})
 	l.applied.Store(&ch)
 	l.image.Store(meta.Empty)
+	l.offsets = newOffsetsReplication(b)
 	if !b.link.CompareAndSwap(nil, l) {
 		return nil, errors.New("controller link: already attached")
 	}
+	l.startOffsets()
 	b.SetISRChanger(l)
 	l.wg.Add(3)
 	go l.watchLoop()
@@ -774,7 +778,7 @@ func (l *ControllerLink) clusterMetadata(r *kmsg.MetadataRequest) *kmsg.Metadata
 		case t == nil:
 			mt.ErrorCode = errUnknownTopicOrPartition // no auto-creation in cluster mode yet
 		default:
-			mt.TopicID = t.ID
+			mt.TopicID, mt.IsInternal = t.ID, isInternalTopic(name)
 			for i := range t.Partitions {
 				p := &t.Partitions[i]
 				mp := kmsg.NewMetadataResponseTopicPartition()

@@ -22,14 +22,24 @@
 // partitions' replica state and the group coordinator's store when scraped, on the scraper's
 // goroutine, taking no broker lock but each led partition's replica mutex for a moment.
 //
+// Consumer groups (groups.go, engine/group): on a single node the coordinator owns every group and
+// writes to its pebble store directly. With a controller attached (offsets_topic.go) a group
+// belongs to a partition of the internal __consumer_offsets topic, created through the controller
+// on the first FindCoordinator: the partition's leader coordinates it, its writes are appended to
+// the partition and answered once the high watermark passes them, and every replica's applier
+// goroutine applies the partition to its own store up to the high watermark, loading the groups
+// when it becomes leader and unloading them when it stops leading.
+//
 // Goroutines: ServeKafka runs on a netio event loop and must not block; requests that wait
 // (long-poll Fetch, durable or acks=all Produce) park on their own goroutine and answer through
 // the ResponseWriter later. Topic creation and deletion serialize on Broker.mu; per-partition
 // appends (produce, a follower's fetcher) and role changes serialize on partition.mu, assignments
 // on partition.stateMu; reads take no lock. Each followed leader has a fetcher goroutine; a ticker
-// checks the ISRs of the partitions this broker leads; ISR proposals run on their own goroutines.
-// Lock order: Broker.mu, partition.stateMu, partition.mu, replication.mu; nothing waits for a
-// fetcher to stop while holding a partition lock.
+// checks the ISRs of the partitions this broker leads; ISR proposals run on their own goroutines;
+// one offsets applier per broker in cluster mode. Lock order: Broker.mu, partition.stateMu,
+// partition.mu, replication.mu; a group's lock comes before partition.mu (the replicated journal
+// appends under it) and offsetsReplication.mu is taken last; nothing waits for a fetcher to stop
+// while holding a partition lock, and the applier answers writes holding no lock.
 //
 // Invariants: per-partition errors never fail a whole request; every advertised API version is
 // decoded by kmsg and answered in that version; unknown keys and versions outside the advertised

@@ -1,8 +1,13 @@
 package broker
 
 // The group coordinator's wiring: engine/group runs consumer groups and keeps committed offsets
-// in a pebble store under log.dirs; the API files 08-16, 42 and 47 hand it their requests. This
-// broker coordinates every group (FindCoordinator answers with this node).
+// in a pebble store under log.dirs; the API files 08-16, 42 and 47 hand it their requests. On a
+// single node this broker coordinates every group (FindCoordinator answers with this node); in a
+// cluster it coordinates the groups of the __consumer_offsets partitions it leads
+// (offsets_topic.go): every group request for another group gets NOT_COORDINATOR (the client
+// finds the coordinator again), COORDINATOR_LOAD_IN_PROGRESS while its partition loads, and
+// writes (OffsetCommit, SyncGroup's assignment, DeleteGroups, OffsetDelete) are answered once
+// the partition's high watermark has passed them.
 
 import (
 	"path/filepath"

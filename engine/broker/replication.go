@@ -188,8 +188,12 @@ func (b *Broker) replicaOf(p *partition) *replica.Partition {
 		cfg = b.replicaConfig(t.configs)
 	}
 	b.mu.Unlock()
+	publish := p.log.SetHighWatermark
+	if p.topic.name == offsetsTopic { // the offsets applier follows its high watermark
+		publish = func(hw int64) { p.log.SetHighWatermark(hw); b.kickOffsets(p) }
+	}
 	rp := replica.New(replica.TopicPartition{Topic: p.topic.name, Partition: p.index}, b.cfg.NodeID, cfg,
-		replica.Hooks{PublishHighWatermark: p.log.SetHighWatermark})
+		replica.Hooks{PublishHighWatermark: publish})
 	if !p.replica.CompareAndSwap(nil, rp) {
 		return p.replica.Load()
 	}
@@ -259,6 +263,7 @@ func (b *Broker) SetPartitionState(ps PartitionState) error {
 	// Parked requests re-check: produces waiting for a HW this node no longer leads, fetches
 	// for a partition it no longer leads, and anyone a new HW satisfies.
 	b.notifyAppend()
+	b.kickOffsets(p) // the offsets applier loads or unloads the partition's groups
 	return nil
 }
 
@@ -479,6 +484,7 @@ func (t followerTarget) Truncate(leaderEpoch int32, offset int64) error {
 		return err
 	}
 	if cut {
+		t.b.offsetsTruncated(p, offset) // the offsets applier rebuilds what it applied past it
 		return p.rebuildProducerState()
 	}
 	return nil
@@ -494,6 +500,7 @@ func (t followerTarget) TruncateFully(leaderEpoch int32, offset int64) error {
 	if err := p.log.TruncateFully(offset); err != nil {
 		return err
 	}
+	t.b.offsetsTruncated(p, 0) // all of it: the offsets applier starts again from the log
 	return p.rebuildProducerState()
 }
 
@@ -557,6 +564,7 @@ func (t followerTarget) UpdateFromLeader(leaderEpoch int32, hw, logStart int64) 
 	}
 	if hw = min(hw, p.log.LogEndOffset()); hw > p.log.HighWatermark() {
 		p.log.SetHighWatermark(hw)
+		t.b.kickOffsets(p) // the offsets applier applies up to it
 	}
 	if start := min(logStart, p.log.HighWatermark()); start > p.log.LogStartOffset() {
 		return p.log.DeleteBefore(start)

@@ -19,6 +19,10 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 		resp.ErrorCode = errClosed
 		return resp
 	}
+	if c.loading() {
+		resp.ErrorCode = errCoordinatorLoadInProgress // Kafka's answer while any partition loads
+		return resp
+	}
 	for _, g := range c.sortedGroups() {
 		g.mu.Lock()
 		state, protocolType := g.state, g.protocolType
@@ -55,6 +59,11 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 		}
 		if c.closed.Load() {
 			dg.ErrorCode = errClosed
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		if code := c.ownerCode(name); code != errNone {
+			dg.ErrorCode = code
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}

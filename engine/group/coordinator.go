@@ -26,6 +26,7 @@ type Coordinator struct {
 	store   *Store
 	storeMu sync.RWMutex // read-held by every read of the store; Close holds it to close the store
 	journal *journal
+	repl    atomic.Pointer[replicatedMode] // set in a cluster (replicated.go); nil: every group is ours
 
 	mu             sync.Mutex // groups, retentionTimer
 	groups         map[string]*group
@@ -72,10 +73,13 @@ func Open(dir string, opts Options) (*Coordinator, error) {
 		return nil, err
 	}
 	c.store = store
-	if err := c.load(); err != nil {
+	groups, err := c.buildGroups(func(string) bool { return true })
+	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	c.groups = groups
+	c.logger.Debug("group coordinator loaded", "groups", len(groups))
 	c.journal = newJournal(store)
 	c.mu.Lock()
 	c.armRetentionLocked()
@@ -83,13 +87,18 @@ func Open(dir string, opts Options) (*Coordinator, error) {
 	return c, nil
 }
 
-// load rebuilds the groups from the store: groups with metadata come back in the generation they
-// had (Stable if it has members, which then must heartbeat within their session timeouts), and
-// groups that only have offsets come back Empty.
-func (c *Coordinator) load() error {
+// buildGroups rebuilds the groups that match selects from the store: groups with metadata come
+// back in the generation they had (Stable if it has members, which then must heartbeat within
+// their session timeouts), and groups that only have offsets come back Empty.
+func (c *Coordinator) buildGroups(match func(name string) bool) (map[string]*group, error) {
 	now := c.clock.Now()
+	groups := map[string]*group{}
 	err := c.store.Groups(func(name string, v GroupValue) error {
-		g := c.newGroupLocked(name)
+		if !match(name) {
+			return nil
+		}
+		g := c.newGroup(name)
+		groups[name] = g
 		g.mayHaveOffsets, g.persisted = true, true
 		g.protocolType, g.generation, g.protocol, g.leader = v.ProtocolType, v.Generation, v.Protocol, v.Leader
 		g.stateTime = time.UnixMilli(v.StateTimestampMs)
@@ -113,22 +122,22 @@ func (c *Coordinator) load() error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = c.store.OffsetGroups(func(name string) error {
-		if g := c.groups[name]; g != nil {
+		if g := groups[name]; g != nil || !match(name) {
 			return nil
 		}
-		g := c.newGroupLocked(name)
+		g := c.newGroup(name)
+		groups[name] = g
 		g.mayHaveOffsets = true
 		g.stateTime = now
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.logger.Debug("group coordinator loaded", "groups", len(c.groups))
-	return nil
+	return groups, nil
 }
 
 // Config returns the configuration in force.
@@ -193,18 +202,24 @@ func (c *Coordinator) readStore(fn func() error) error {
 	return fn()
 }
 
-// newGroupLocked creates an Empty group. Caller holds c.mu (or is loading, single-threaded).
+// newGroupLocked creates an Empty group. Caller holds c.mu.
 func (c *Coordinator) newGroupLocked(name string) *group {
-	g := &group{
-		c: c, name: name, stateTime: c.clock.Now(),
-		members: map[string]*member{}, pending: map[string]Timer{}, static: map[string]string{},
-	}
+	g := c.newGroup(name)
 	c.groups[name] = g
 	return g
 }
 
+// newGroup returns an Empty group, not yet in the map.
+func (c *Coordinator) newGroup(name string) *group {
+	return &group{
+		c: c, name: name, stateTime: c.clock.Now(),
+		members: map[string]*member{}, pending: map[string]Timer{}, static: map[string]string{},
+	}
+}
+
 // lockGroup returns the group, locked, creating it when create is set. It returns nil if the
-// group does not exist (or the coordinator is closed: code is then errClosed). A group found Dead
+// group does not exist (or the coordinator is closed: code is then errClosed; or, in a cluster,
+// this broker does not coordinate it: NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS). A group found Dead
 // was being removed as we looked: it is gone from the map, so looking again finds its successor.
 func (c *Coordinator) lockGroup(name string, create bool) (g *group, created bool, code int16) {
 	for range groupLookupRetries {
@@ -212,6 +227,10 @@ func (c *Coordinator) lockGroup(name string, create bool) (g *group, created boo
 			return nil, false, errClosed
 		}
 		c.mu.Lock()
+		if code := c.ownerCodeLocked(name); code != errNone {
+			c.mu.Unlock()
+			return nil, false, code
+		}
 		g = c.groups[name]
 		if g == nil && create {
 			g, created = c.newGroupLocked(name), true

@@ -1,7 +1,8 @@
 // Package group is Sluice's group coordinator: Kafka's classic consumer-group protocol
-// (FindCoordinator's answer is this node; JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-// DescribeGroups, ListGroups, DeleteGroups) and committed offsets (OffsetCommit, OffsetFetch,
-// OffsetDelete), with lag for operators (Describe, Collector).
+// (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups, ListGroups, DeleteGroups) and
+// committed offsets (OffsetCommit, OffsetFetch, OffsetDelete), with lag for operators (Describe,
+// Collector). FindCoordinator is the broker's: this node, or in a cluster the leader of the
+// group's __consumer_offsets partition.
 //
 // # What it owns
 //
@@ -27,16 +28,25 @@
 // The coordinator never writes the store directly. Every durable change is a Record (set,
 // delete, delete-range; record.go) appended to the journal (journal.go), and the journal hands
 // batches of records to an Applier (store.go: one pebble batch per call). Records need no reads
-// to apply, so applying the same sequence anywhere gives the same state. That is the seam for
-// clustering: a replicated journal will append the records to the group's internal partition
-// (coordinator = leader of hash(group) mod N partitions, as DESIGN.md says), every replica will
-// Apply them to its own store as they replicate, and a broker that becomes coordinator will build
-// its groups from its store with the same load that Open runs today, the offsets already in
-// place.
+// to apply, so applying the same sequence anywhere gives the same state.
+//
+// # In a cluster (replicated.go)
+//
+// Replicate switches the journal to one the broker supplies: a group's records are appended to
+// its partition of the internal __consumer_offsets topic (PartitionFor: Kafka's
+// abs(hashCode(group)) % partitions), and the write is answered once the partition's high
+// watermark has passed them and they are applied here. Every replica applies its partitions'
+// records below the high watermark with ApplyReplicated, the partition's applied offset in the
+// same pebble batch. The coordinator then coordinates only the groups of the partitions the
+// broker leads: BeginLoad (COORDINATOR_LOAD_IN_PROGRESS), LoadPartition (the groups built from
+// the store with the same code Open runs), UnloadPartition (parked requests get NOT_COORDINATOR,
+// the groups are dropped; the store keeps them). Any other group gets NOT_COORDINATOR. A failed
+// replicated write answers the code its AppendError carries (Kafka's mapping of failed
+// offsets-topic writes).
 //
 // Replies that depend on a write (OffsetCommit, the SyncGroup that carries the leader's
 // assignment, DeleteGroups, OffsetDelete, a static member's rejoin) are sent once the journal
-// has applied it: by default once pebble has it in its write-ahead log (page-cache durability,
+// has applied it. On a single node: by default once pebble has it in its write-ahead log (page-cache durability,
 // like Kafka's default), with Config.Fsync after an fsync that covers every request queued
 // behind it.
 //

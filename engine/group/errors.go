@@ -6,6 +6,7 @@ const (
 	errNone                      int16 = 0
 	errUnknownTopicOrPartition   int16 = 3
 	errOffsetMetadataTooLarge    int16 = 12
+	errCoordinatorLoadInProgress int16 = 14
 	errCoordinatorNotAvailable   int16 = 15
 	errNotCoordinator            int16 = 16
 	errIllegalGeneration         int16 = 22

@@ -248,7 +248,7 @@ func (g *group) replaceStaticMember(old *member, newID string, j *joinRequest, o
 			g.mu.Lock()
 			defer func() { g.mu.Unlock(); out.flush() }()
 			if err != nil {
-				j.fail(errStorage, "", &out)
+				j.fail(appendErrorCode(err), "", &out)
 				return
 			}
 			resp := g.joinResponse(m, j.version)
@@ -362,7 +362,7 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, reply func(*kmsg.Syn
 				return
 			}
 			if err != nil {
-				g.resetAndPropagateAssignmentError(errStorage, &out)
+				g.resetAndPropagateAssignmentError(appendErrorCode(err), &out)
 				g.prepareRebalance(&out)
 				g.maybeCompleteJoin(&out)
 				return

@@ -91,7 +91,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, reply func(*km
 	g.mayHaveOffsets = true
 	g.append(recs, func(err error) {
 		if err != nil {
-			setAll(errStorage)
+			setAll(appendErrorCode(err))
 		} else {
 			c.m.offsetCommits.Add(int64(len(recs)))
 		}
@@ -201,6 +201,9 @@ var noOffset = OffsetValue{Offset: -1, LeaderEpoch: -1}
 func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all bool) ([]fetchedTopic, int16) {
 	if c.closed.Load() {
 		return errorTopics(topics, errClosed), errClosed
+	}
+	if code := c.ownerCode(group); code != errNone {
+		return errorTopics(topics, code), code
 	}
 	if all {
 		var out []fetchedTopic
@@ -325,7 +328,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, reply func(*km
 	g.append(recs, func(err error) {
 		if err != nil {
 			for _, code := range stored {
-				*code = errStorage
+				*code = appendErrorCode(err)
 			}
 		}
 		reply(resp)
@@ -380,7 +383,7 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest, reply func(*km
 		waiting.Add(1)
 		g.append([]Record{DeleteGroupOffsetsRecord(name), DeleteGroupRecord(name)}, func(err error) {
 			if err != nil {
-				rg.ErrorCode = errStorage
+				rg.ErrorCode = appendErrorCode(err)
 			}
 			release()
 		})

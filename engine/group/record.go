@@ -11,6 +11,10 @@ import (
 //
 //	offset:  'o' | esc(group) | esc(topic) | partition (uint32, big-endian)  →  OffsetValue
 //	group:   'g' | esc(group)                                               →  GroupValue
+//	applied: 'a' | partition (uint32, big-endian)                            →  offset (int64)
+//
+// The applied keys exist only in a cluster: per partition of the internal __consumer_offsets
+// topic, the offset below which every record is in the store (replicated.go).
 //
 // esc(s) is s with every 0x00 byte written as 0x00 0xFF, then the terminator 0x00 0x01. Keys
 // therefore sort by group, then topic, then partition number, and every key of one group (or one
@@ -20,8 +24,9 @@ import (
 // Values start with a format version byte (0 today) so that later versions can add fields.
 
 const (
-	keyPrefixGroup  byte = 'g'
-	keyPrefixOffset byte = 'o'
+	keyPrefixGroup   byte = 'g'
+	keyPrefixOffset  byte = 'o'
+	keyPrefixApplied byte = 'a'
 
 	valueVersion0 byte = 0
 
@@ -81,6 +86,10 @@ func OffsetKey(group, topic string, partition int32) []byte {
 	k = appendEscaped(append(k, keyPrefixOffset), group)
 	k = appendEscaped(k, topic)
 	return binary.BigEndian.AppendUint32(k, uint32(partition))
+}
+
+func appliedKey(partition int32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{keyPrefixApplied}, uint32(partition))
 }
 
 // offsetGroupPrefix prefixes every offset key of group.

@@ -632,7 +632,7 @@ func (g *group) persist(assignments map[string][]byte, done func(error)) {
 func (g *group) append(recs []Record, done func(error)) {
 	g.appends++
 	g.inflight.Add(1)
-	g.c.journal.append(recs, func(err error) {
+	g.c.appendRecords(g.name, recs, func(err error) {
 		g.inflight.Add(-1)
 		if err != nil {
 			g.c.logger.Error("group coordinator write failed", "group", g.name, "records", len(recs), "err", err)

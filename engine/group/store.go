@@ -1,6 +1,7 @@
 package group
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,8 +71,43 @@ func (s *Store) Apply(recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	return s.apply(recs, nil)
+}
+
+// ApplyReplicated applies records of internal partition partition and records that everything
+// below next is applied, in one pebble batch: a crash leaves the store and its applied offset
+// consistent, so applying resumes exactly where it stopped.
+func (s *Store) ApplyReplicated(partition int32, recs []Record, next int64) error {
+	return s.apply(recs, func(b *pebble.Batch) error {
+		return b.Set(appliedKey(partition), binary.BigEndian.AppendUint64(nil, uint64(next)), nil)
+	})
+}
+
+// AppliedOffset is the offset of internal partition partition below which every record is in the
+// store (0 when none is).
+func (s *Store) AppliedOffset(partition int32) (int64, error) {
+	raw, closer, err := s.db.Get(appliedKey(partition))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("group store: applied offset of partition %d: %w", partition, err)
+	}
+	defer closer.Close()
+	if len(raw) != 8 {
+		return 0, fmt.Errorf("%w: applied offset of partition %d: % x", ErrCorrupt, partition, raw)
+	}
+	return int64(binary.BigEndian.Uint64(raw)), nil
+}
+
+func (s *Store) apply(recs []Record, extra func(*pebble.Batch) error) error {
 	b := s.db.NewBatch()
 	defer b.Close()
+	if extra != nil {
+		if err := extra(b); err != nil {
+			return fmt.Errorf("group store: batch: %w", err)
+		}
+	}
 	for _, r := range recs {
 		if err := r.validate(); err != nil {
 			panic(fmt.Sprintf("BUG: group: applying an invalid record: %v", err))

@@ -50,6 +50,14 @@ func TestCommitDurabilityAcrossCrash(t *testing.T) {
 
 func commitOne(t *testing.T, c *Coordinator, group string, offset int64) {
 	t.Helper()
+	if code := commitCode(c, group, offset); code != 0 {
+		t.Fatalf("commit: error %d", code)
+	}
+}
+
+// commitCode commits offset for partition 0 of topic t as an admin tool would (generation -1)
+// and returns the partition's error code.
+func commitCode(c *Coordinator, group string, offset int64) int16 {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version, req.Group = 8, group
 	rt := kmsg.NewOffsetCommitRequestTopic()
@@ -60,7 +68,5 @@ func commitOne(t *testing.T, c *Coordinator, group string, offset int64) {
 	req.Topics = append(req.Topics, rt)
 	done := make(chan int16, 1)
 	c.OffsetCommit(req, func(resp *kmsg.OffsetCommitResponse) { done <- resp.Topics[0].Partitions[0].ErrorCode })
-	if code := <-done; code != 0 {
-		t.Fatalf("commit: error %d", code)
-	}
+	return <-done
 }
