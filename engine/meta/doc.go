@@ -10,12 +10,14 @@
 //
 //   - image.go, records.go, apply.go, invariants.go: the Image (immutable), the records (modelled
 //     on KRaft's: RegisterBroker, FenceBroker, UnfenceBroker, CreateTopic, DeleteTopic,
-//     CreatePartitions, AlterTopicConfig, ChangeISR, ElectLeader, AllocateProducerIDs) and the pure
+//     CreatePartitions, AlterTopicConfig, ChangeISR, ElectLeader, AllocateProducerIDs,
+//     ReassignPartition) and the pure
 //     ApplyBatch(image, records) → (image', error), which validates every record against the image
 //     it meets and rejects a batch all or none. No I/O, no clocks, no map-order dependence.
 //   - decide.go: the active controller's decisions, also pure: replica placement (round-robin,
 //     rack-aware), fencing a broker past broker.session.timeout.ms (Liveness, with time passed in),
-//     unfencing, leaderless and preferred leader election, producer-id blocks. They return records;
+//     unfencing, leaderless, preferred and unclean leader election (ElectLeaders), topic deletion,
+//     partition reassignment and its completion (KIP-455), producer-id blocks. They return records;
 //     they never change an image.
 //   - codec.go: the binary encodings of record batches (Raft entries) and images (snapshots), with
 //     a CRC32C on snapshots and invariants checked on every decoded image.
