@@ -145,11 +145,17 @@ var writeFileAtomic = fsutil.WriteFileAtomic
 
 // createTopicLocked creates a topic's partitions on disk and records it. Caller holds b.mu.
 func (b *Broker) createTopicLocked(name string, partitions int32, configs map[string]string) (*topic, error) {
+	return b.createTopicWithIDLocked(name, newTopicID(), partitions, configs)
+}
+
+// createTopicWithIDLocked is createTopicLocked with the topic id given (the controller's, in a
+// cluster, so every broker names the topic by the same id). Caller holds b.mu.
+func (b *Broker) createTopicWithIDLocked(name string, id [16]byte, partitions int32, configs map[string]string) (*topic, error) {
 	cfg, err := topicLogConfig(b.cfg.LogDefaults, configs)
 	if err != nil {
 		return nil, err
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs, metrics: new(topicMetrics)}
+	t := &topic{name: name, id: id, configs: configs, metrics: new(topicMetrics)}
 	for p := int32(0); p < partitions; p++ {
 		pt, err := b.openPartition(t, p, cfg)
 		if err != nil {
