@@ -27,16 +27,7 @@ import (
 func TestClusterReassignAndDeleteRealProcesses(t *testing.T) {
 	rc := startRealCluster(t)
 	ctx := context.Background()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
-		m, err := adm.BrokerMetadata(ctx)
-		return err == nil && len(m.Brokers) == 3
-	})
+	adm := rc.admin(ctx)
 
 	const topic = "moving"
 	waitFor(t, 20*time.Second, "CreateTopic RF=2", func() bool {
@@ -96,20 +87,7 @@ func TestClusterReassignAndDeleteRealProcesses(t *testing.T) {
 	})
 	t.Logf("reassignment complete after %v", time.Since(movedAt))
 
-	cons, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	var got []int
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for len(got) < total && cctx.Err() == nil {
-		cons.PollFetches(cctx).EachRecord(func(r *kgo.Record) {
-			v, _ := strconv.Atoi(string(r.Value))
-			got = append(got, v)
-		})
-	}
+	got := rc.readInts(ctx, topic, total)
 	for i := range total {
 		if i >= len(got) || got[i] != i {
 			t.Fatalf("read back %d records, want 0..%d in order (first difference at %d)", len(got), total-1, i)

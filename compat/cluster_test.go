@@ -80,6 +80,47 @@ func (rc *realCluster) seeds() []string {
 	return s
 }
 
+// admin returns an admin client of the cluster once its three brokers have registered. Its
+// metadata is fresh on every look: kgo otherwise keeps its broker list for MetadataMaxAge.
+func (rc *realCluster) admin(ctx context.Context) *kadm.Client {
+	rc.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	rc.t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	waitFor(rc.t, 30*time.Second, "three registered brokers", func() bool {
+		m, err := adm.BrokerMetadata(ctx)
+		return err == nil && len(m.Brokers) == 3
+	})
+	return adm
+}
+
+// readInts reads a topic's records from the start, each an integer, until it has n or 30 s pass.
+func (rc *realCluster) readInts(ctx context.Context, topic string, n int) []int {
+	rc.t.Helper()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	defer cons.Close()
+	var got []int
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(got) < n && cctx.Err() == nil {
+		cons.PollFetches(cctx).EachRecord(func(r *kgo.Record) {
+			v, err := strconv.Atoi(string(r.Value))
+			if err != nil {
+				rc.t.Fatalf("bad record %q at offset %d", r.Value, r.Offset)
+			}
+			got = append(got, v)
+		})
+	}
+	return got
+}
+
 // waitFor polls cond every 100 ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -100,17 +141,7 @@ func TestClusterFailoverRealProcesses(t *testing.T) {
 	start := time.Now()
 	rc := startRealCluster(t)
 	ctx := context.Background()
-	// Fresh metadata on every look: kgo otherwise keeps its broker list for MetadataMaxAge.
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	waitFor(t, 30*time.Second, "three registered brokers", func() bool {
-		m, err := adm.BrokerMetadata(ctx)
-		return err == nil && len(m.Brokers) == 3
-	})
+	adm := rc.admin(ctx)
 	t.Logf("cluster up: %v", time.Since(start))
 
 	const topic = "orders"
@@ -203,25 +234,7 @@ func TestClusterFailoverRealProcesses(t *testing.T) {
 	t.Logf("producer carried on: %d acknowledged, done %v after the kill", len(ack), time.Since(killedAt))
 
 	// Read everything back from the surviving brokers.
-	cons, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	var got []int
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for len(got) < len(ack) && cctx.Err() == nil {
-		fs := cons.PollFetches(cctx)
-		fs.EachRecord(func(r *kgo.Record) {
-			v, err := strconv.Atoi(string(r.Value))
-			if err != nil {
-				t.Fatalf("bad record %q at offset %d", r.Value, r.Offset)
-			}
-			got = append(got, v)
-		})
-	}
+	got := rc.readInts(ctx, topic, len(ack))
 	seen := make(map[int]bool, len(got))
 	for i, v := range got {
 		if seen[v] {

@@ -4,6 +4,7 @@ package main
 // and sluice cluster elect-leaders (ElectLeaders) — through kadm.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -161,20 +162,8 @@ every partition of every topic.`,
 				topics = md.Topics.Names()
 			}
 			set := kadm.TopicsSet{}
-			if len(topics) > 0 {
-				td, err := adm.ListTopics(ctx, topics...)
-				if err != nil {
-					return c.explain(err)
-				}
-				for _, t := range topics {
-					d, ok := td[t]
-					if !ok || d.Err != nil {
-						return topicError(t, kerr.UnknownTopicOrPartition, "")
-					}
-					for p := range d.Partitions {
-						set.Add(t, p)
-					}
-				}
+			if err := c.addWholeTopics(ctx, adm, set, topics); err != nil {
+				return err
 			}
 			ls, err := adm.ListPartitionReassignments(ctx, set)
 			if err != nil {
@@ -202,6 +191,28 @@ every partition of every topic.`,
 	}
 	addFormatFlag(cmd, &format)
 	return cmd
+}
+
+// addWholeTopics adds every partition of the topics to set; a topic that does not exist is an
+// error.
+func (c *cli) addWholeTopics(ctx context.Context, adm *kadm.Client, set kadm.TopicsSet, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	td, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return c.explain(err)
+	}
+	for _, t := range topics {
+		d, ok := td[t]
+		if !ok || d.Err != nil {
+			return topicError(t, kerr.UnknownTopicOrPartition, "")
+		}
+		for p := range d.Partitions {
+			set.Add(t, p)
+		}
+	}
+	return nil
 }
 
 func nonNil(s []int32) []int32 {
@@ -270,20 +281,8 @@ ELECTION_NOT_NEEDED is not an error.`,
 				}
 				set.Add(name, int32(p))
 			}
-			if len(whole) > 0 {
-				td, err := adm.ListTopics(ctx, whole...)
-				if err != nil {
-					return c.explain(err)
-				}
-				for _, t := range whole {
-					d, ok := td[t]
-					if !ok || d.Err != nil {
-						return topicError(t, kerr.UnknownTopicOrPartition, "")
-					}
-					for p := range d.Partitions {
-						set.Add(t, p)
-					}
-				}
+			if err := c.addWholeTopics(ctx, adm, set, whole); err != nil {
+				return err
 			}
 			rs, err := adm.ElectLeaders(ctx, how, set)
 			if err != nil {

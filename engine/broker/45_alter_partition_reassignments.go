@@ -30,6 +30,22 @@ func handleAlterPartitionReassignments(b *Broker, req *netio.Request, kreq kmsg.
 	if l := b.link.Load(); l != nil {
 		return l.alterPartitionReassignments(r) // through the Raft controller (controller_ops.go)
 	}
+	return reassignEach(r, func(topic string, rp kmsg.AlterPartitionAssignmentsRequestTopicPartition) (int16, *string) {
+		switch {
+		case b.lookupPartition(topic, rp.Partition) == nil:
+			return errUnknownTopicOrPartition, nil
+		case rp.Replicas == nil:
+			return errNoReassignmentInProgress, nil
+		case !slices.Equal(rp.Replicas, []int32{b.cfg.NodeID}):
+			return errInvalidReplicaAssignment, strPtr(fmt.Sprintf("target replicas %v: this cluster is the single broker %d", rp.Replicas, b.cfg.NodeID))
+		}
+		return errNone, nil
+	})
+}
+
+// reassignEach answers every partition of the request with what answer says, in order.
+func reassignEach(r *kmsg.AlterPartitionAssignmentsRequest,
+	answer func(topic string, rp kmsg.AlterPartitionAssignmentsRequestTopicPartition) (int16, *string)) *kmsg.AlterPartitionAssignmentsResponse {
 	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	for _, rt := range r.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
@@ -37,15 +53,7 @@ func handleAlterPartitionReassignments(b *Broker, req *netio.Request, kreq kmsg.
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			switch {
-			case b.lookupPartition(rt.Topic, rp.Partition) == nil:
-				sp.ErrorCode = errUnknownTopicOrPartition
-			case rp.Replicas == nil:
-				sp.ErrorCode = errNoReassignmentInProgress
-			case !slices.Equal(rp.Replicas, []int32{b.cfg.NodeID}):
-				sp.ErrorCode = errInvalidReplicaAssignment
-				sp.ErrorMessage = strPtr(fmt.Sprintf("target replicas %v: this cluster is the single broker %d", rp.Replicas, b.cfg.NodeID))
-			}
+			sp.ErrorCode, sp.ErrorMessage = answer(rt.Topic, rp)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

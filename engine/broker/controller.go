@@ -6,10 +6,11 @@ package broker
 // Metadata from the image.
 //
 // A request the active controller must decide (registration, heartbeat, ChangeISR, CreateTopic,
-// CreatePartitions, producer-id blocks) is run on the active node's ControllerLink when
-// ControllerLinkConfig.Route finds it in this process (every node of an in-process test cluster
-// holds a Controller, so Route maps a node id to that node's link); otherwise it is forwarded over
-// the network to the active node's Kafka listener (controller_rpc.go).
+// CreatePartitions, producer-id blocks, and the admin operations of controller_ops.go) is run on
+// the active node's ControllerLink when ControllerLinkConfig.Route finds it in this process
+// (every node of an in-process test cluster holds a Controller, so Route maps a node id to that
+// node's link); otherwise it is forwarded over the network to the active node's Kafka listener
+// (controller_rpc.go).
 
 import (
 	"context"

@@ -148,9 +148,10 @@ func (l *ControllerLink) deleteTopics(r *kmsg.DeleteTopicsRequest) *kmsg.DeleteT
 // alterTopicConfigs changes one TOPIC resource's configs in cluster mode: next computes the
 // topic's new explicit config set from its current one in the active controller's image; the
 // difference is proposed as an AlterTopicConfig record, which every broker applies to its
-// partitions (applyClusterTopic). forward sends the same resource to the active controller.
+// partitions (applyClusterTopic). forward is the same resource alone, sent to the active
+// controller when it is in another process.
 func (l *ControllerLink) alterTopicConfigs(typ kmsg.ConfigResourceType, name string, validateOnly bool,
-	next func(current map[string]string) (map[string]string, int16, string), forward func(ctx context.Context, addr string) error) (int16, *string) {
+	next func(current map[string]string) (map[string]string, int16, string), forward kmsg.Request) (int16, *string) {
 	if code, msg := topicResourceOnly(typ); code != errNone {
 		return code, strPtr(msg)
 	}
@@ -185,7 +186,7 @@ func (l *ControllerLink) alterTopicConfigs(typ kmsg.ConfigResourceType, name str
 	}
 	ctx, cancel := adminContext(0)
 	defer cancel()
-	err := l.submit(ctx, decide, func(addr string) error { return forward(ctx, addr) })
+	err := l.submit(ctx, decide, func(addr string) error { return forwardConfigResource(ctx, addr, forward) })
 	if err == nil {
 		// Applied here once deciding again on this broker's image changes nothing.
 		l.waitAppliedBounded(ctx, func(img *meta.Image) bool {
@@ -218,18 +219,10 @@ func (l *ControllerLink) alterConfigs(r *kmsg.AlterConfigsRequest) *kmsg.AlterCo
 	for _, rr := range r.Resources {
 		rs := kmsg.NewAlterConfigsResponseResource()
 		rs.ResourceType, rs.ResourceName = rr.ResourceType, rr.ResourceName
-		rs.ErrorCode, rs.ErrorMessage = l.alterTopicConfigs(rr.ResourceType, rr.ResourceName, r.ValidateOnly, replaceConfigs(rr.Configs),
-			func(ctx context.Context, addr string) error {
-				req := kmsg.NewPtrAlterConfigsRequest()
-				req.SetVersion(2)
-				req.Resources = []kmsg.AlterConfigsRequestResource{rr}
-				return forwardOne(ctx, addr, req, func(resp *kmsg.AlterConfigsResponse) (int16, *string, bool) {
-					if len(resp.Resources) != 1 {
-						return 0, nil, false
-					}
-					return resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, true
-				})
-			})
+		fwd := kmsg.NewPtrAlterConfigsRequest()
+		fwd.SetVersion(2)
+		fwd.Resources = []kmsg.AlterConfigsRequestResource{rr}
+		rs.ErrorCode, rs.ErrorMessage = l.alterTopicConfigs(rr.ResourceType, rr.ResourceName, r.ValidateOnly, replaceConfigs(rr.Configs), fwd)
 		resp.Resources = append(resp.Resources, rs)
 	}
 	return resp
@@ -240,24 +233,42 @@ func (l *ControllerLink) incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigs
 	for _, rr := range r.Resources {
 		rs := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rs.ResourceType, rs.ResourceName = rr.ResourceType, rr.ResourceName
+		fwd := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		fwd.SetVersion(1)
+		fwd.Resources = []kmsg.IncrementalAlterConfigsRequestResource{rr}
 		rs.ErrorCode, rs.ErrorMessage = l.alterTopicConfigs(rr.ResourceType, rr.ResourceName, r.ValidateOnly,
 			func(configs map[string]string) (map[string]string, int16, string) {
 				return l.b.applyConfigOps(configs, rr.Configs)
-			},
-			func(ctx context.Context, addr string) error {
-				req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-				req.SetVersion(1)
-				req.Resources = []kmsg.IncrementalAlterConfigsRequestResource{rr}
-				return forwardOne(ctx, addr, req, func(resp *kmsg.IncrementalAlterConfigsResponse) (int16, *string, bool) {
-					if len(resp.Resources) != 1 {
-						return 0, nil, false
-					}
-					return resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, true
-				})
-			})
+			}, fwd)
 		resp.Resources = append(resp.Resources, rs)
 	}
 	return resp
+}
+
+// forwardConfigResource sends a one-resource AlterConfigs or IncrementalAlterConfigs request to
+// the active controller and returns the resource's error.
+func forwardConfigResource(ctx context.Context, addr string, req kmsg.Request) error {
+	kr, err := rpcCall(ctx, addr, req)
+	if err != nil {
+		return err
+	}
+	var code int16
+	var msg *string
+	n := 0
+	switch resp := kr.(type) {
+	case *kmsg.AlterConfigsResponse:
+		if n = len(resp.Resources); n == 1 {
+			code, msg = resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage
+		}
+	case *kmsg.IncrementalAlterConfigsResponse:
+		if n = len(resp.Resources); n == 1 {
+			code, msg = resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("controller forward: %s answered %d resources, want 1", kmsg.NameForKey(req.Key()), n)
+	}
+	return rpcError(code, msg)
 }
 
 // ---- auto-creation on Metadata ----
@@ -286,15 +297,8 @@ func (l *ControllerLink) autoCreate(img *meta.Image, name string) int16 {
 			delete(l.autoCreating, name)
 			l.autoMu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), createTopicsTimeout)
+		ctx, cancel := l.stopContext(createTopicsTimeout)
 		defer cancel()
-		go func() {
-			select {
-			case <-l.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, b.cfg.NumPartitions, rf
 		_, err := l.createTopic(ctx, rt, b.cfg.NumPartitions, rf, map[string]string{}, createTopicsTimeout)
@@ -388,65 +392,52 @@ func (l *ControllerLink) electLeaders(r *kmsg.ElectLeadersRequest, typ meta.Elec
 // null replicas, cancel). The active controller completes each reassignment once its target
 // replicas are all in the ISR (activeLoop).
 func (l *ControllerLink) alterPartitionReassignments(r *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
-	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	ctx, cancel := adminContext(r.TimeoutMillis)
 	defer cancel()
-	for _, rt := range r.Topics {
-		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
-			sp.Partition = rp.Partition
-			target := rp.Replicas
-			if p := l.image.Load().Partition(rt.Topic, rp.Partition); p != nil && target != nil &&
-				r.Version >= 1 && !r.AllowReplicationFactorChange && len(target) != len(p.OriginalReplicas()) {
-				sp.ErrorCode = errInvalidReplicationFactor
-				sp.ErrorMessage = strPtr(fmt.Sprintf("%d target replicas for %d replicas, and the request does not allow changing the replication factor", len(target), len(p.OriginalReplicas())))
-				st.Partitions = append(st.Partitions, sp)
-				continue
-			}
-			err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
-				rec, err := meta.ReassignPartitionRecord(img, rt.Topic, rp.Partition, target)
-				if err != nil || rec == nil {
-					return nil, err
-				}
-				return []meta.Record{rec}, nil
-			}, func(addr string) error {
-				req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
-				req.SetVersion(0)
-				req.TimeoutMillis = r.TimeoutMillis
-				ft := kmsg.NewAlterPartitionAssignmentsRequestTopic()
-				ft.Topic, ft.Partitions = rt.Topic, []kmsg.AlterPartitionAssignmentsRequestTopicPartition{rp}
-				req.Topics = append(req.Topics, ft)
-				return forwardOne(ctx, addr, req, func(resp *kmsg.AlterPartitionAssignmentsResponse) (int16, *string, bool) {
-					if resp.ErrorCode != errNone {
-						return resp.ErrorCode, resp.ErrorMessage, true
-					}
-					if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-						return 0, nil, false
-					}
-					p := resp.Topics[0].Partitions[0]
-					return p.ErrorCode, p.ErrorMessage, true
-				})
-			})
-			if err == nil {
-				l.waitAppliedBounded(ctx, func(img *meta.Image) bool {
-					p := img.Partition(rt.Topic, rp.Partition)
-					if p == nil {
-						return true
-					}
-					if target == nil {
-						return !p.Reassigning()
-					}
-					return slices.Equal(p.TargetReplicas(), target)
-				})
-			}
-			sp.ErrorCode, sp.ErrorMessage = codeOf(err)
-			st.Partitions = append(st.Partitions, sp)
+	return reassignEach(r, func(topic string, rp kmsg.AlterPartitionAssignmentsRequestTopicPartition) (int16, *string) {
+		target := rp.Replicas
+		if p := l.image.Load().Partition(topic, rp.Partition); p != nil && target != nil &&
+			r.Version >= 1 && !r.AllowReplicationFactorChange && len(target) != len(p.OriginalReplicas()) {
+			return errInvalidReplicationFactor, strPtr(fmt.Sprintf("%d target replicas for %d replicas, and the request does not allow changing the replication factor", len(target), len(p.OriginalReplicas())))
 		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	return resp
+		err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+			rec, err := meta.ReassignPartitionRecord(img, topic, rp.Partition, target)
+			if err != nil || rec == nil {
+				return nil, err
+			}
+			return []meta.Record{rec}, nil
+		}, func(addr string) error {
+			req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+			req.SetVersion(0)
+			req.TimeoutMillis = r.TimeoutMillis
+			ft := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+			ft.Topic, ft.Partitions = topic, []kmsg.AlterPartitionAssignmentsRequestTopicPartition{rp}
+			req.Topics = append(req.Topics, ft)
+			return forwardOne(ctx, addr, req, func(resp *kmsg.AlterPartitionAssignmentsResponse) (int16, *string, bool) {
+				if resp.ErrorCode != errNone {
+					return resp.ErrorCode, resp.ErrorMessage, true
+				}
+				if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+					return 0, nil, false
+				}
+				p := resp.Topics[0].Partitions[0]
+				return p.ErrorCode, p.ErrorMessage, true
+			})
+		})
+		if err == nil {
+			l.waitAppliedBounded(ctx, func(img *meta.Image) bool {
+				p := img.Partition(topic, rp.Partition)
+				if p == nil {
+					return true
+				}
+				if target == nil {
+					return !p.Reassigning()
+				}
+				return slices.Equal(p.TargetReplicas(), target)
+			})
+		}
+		return codeOf(err)
+	})
 }
 
 // listPartitionReassignments answers ListPartitionReassignments from this broker's image: every

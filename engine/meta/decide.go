@@ -338,14 +338,10 @@ const (
 // ErrElectionNotNeeded when the partition has a leader and ErrEligibleLeadersNotAvailable when
 // no replica is unfenced.
 func ElectLeaderRecord(img *Image, topic string, partition int32, typ ElectionType) (Record, error) {
-	t := img.Topic(topic)
-	if t == nil {
-		return nil, fmt.Errorf("topic %s: %w", topic, ErrUnknownTopic)
+	t, p, err := partitionNamed(img, topic, partition)
+	if err != nil {
+		return nil, err
 	}
-	if partition < 0 || int(partition) >= len(t.Partitions) {
-		return nil, fmt.Errorf("%s-%d: %w", topic, partition, ErrUnknownPartition)
-	}
-	p := &t.Partitions[partition]
 	switch typ {
 	case ElectionPreferred:
 		return preferredElection(img, t, partition, p)
@@ -366,6 +362,18 @@ func ElectLeaderRecord(img *Image, topic string, partition int32, typ ElectionTy
 	default:
 		return nil, fmt.Errorf("election type %d: %w", typ, ErrInvalidElection)
 	}
+}
+
+// partitionNamed finds a partition by topic name, or says it does not exist.
+func partitionNamed(img *Image, topic string, partition int32) (*Topic, *Partition, error) {
+	t := img.Topic(topic)
+	if t == nil {
+		return nil, nil, fmt.Errorf("topic %s: %w", topic, ErrUnknownTopic)
+	}
+	if partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, nil, fmt.Errorf("%s-%d: %w", topic, partition, ErrUnknownPartition)
+	}
+	return t, &t.Partitions[partition], nil
 }
 
 func preferredElection(img *Image, t *Topic, pid int32, p *Partition) (Record, error) {
@@ -402,14 +410,10 @@ func DeleteTopicRecord(img *Image, name string, id TopicID) (DeleteTopic, error)
 // starting from the original replicas. Leadership stays where it is while the leader remains a
 // replica; otherwise it goes to the first unfenced ISR member that does.
 func ReassignPartitionRecord(img *Image, topic string, partition int32, target []int32) (Record, error) {
-	t := img.Topic(topic)
-	if t == nil {
-		return nil, fmt.Errorf("topic %s: %w", topic, ErrUnknownTopic)
+	t, p, err := partitionNamed(img, topic, partition)
+	if err != nil {
+		return nil, err
 	}
-	if partition < 0 || int(partition) >= len(t.Partitions) {
-		return nil, fmt.Errorf("%s-%d: %w", topic, partition, ErrUnknownPartition)
-	}
-	p := &t.Partitions[partition]
 	original := p.OriginalReplicas()
 	if target == nil {
 		if !p.Reassigning() {

@@ -54,11 +54,14 @@
 //
 // # What the broker does with it
 //
-// engine/broker's ControllerLink (controller.go there) does what follows, in-process for now.
-// Propose returns a *NotControllerError naming the active controller on any other node; the
-// broker runs the decision on that node's link (ControllerLinkConfig.Route: in-process only; over
-// the network a forwarding RPC to its CONTROLLER listener, not written yet). Brokers register and heartbeat
-// to the active controller, whose loop holds a Liveness and proposes FenceExpiredRecords; leaders
-// propose ChangeISR; every broker watches the image and becomes leader or follower of each
-// partition as its Leader and Replicas say, with LeaderEpoch stamped into its batches.
+// engine/broker's ControllerLink (controller.go there) does what follows. Propose returns a
+// *NotControllerError naming the active controller on any other node; the broker runs the
+// decision on that node's link (ControllerLinkConfig.Route, in-process) or forwards the request to
+// its Kafka listener. Brokers register and heartbeat to the active controller, whose loop holds a
+// Liveness, proposes FenceExpiredRecords and completes reassignments
+// (CompleteReassignmentRecords); leaders propose ChangeISR; admin requests become the records of
+// CreateTopicRecord, CreatePartitionsRecord, DeleteTopicRecord, AlterTopicConfig,
+// ElectLeaderRecord and ReassignPartitionRecord; every broker watches the image and becomes
+// leader, follower or neither of each partition as its Leader and Replicas say, with LeaderEpoch
+// stamped into its batches.
 package meta

@@ -90,22 +90,17 @@ func (p *Partition) Reassigning() bool {
 }
 
 // TargetReplicas is the assignment a reassignment in progress moves to (Replicas when none runs).
-func (p *Partition) TargetReplicas() []int32 {
-	var out []int32
-	for _, r := range p.Replicas {
-		if !contains(p.RemovingReplicas, r) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (p *Partition) TargetReplicas() []int32 { return without(p.Replicas, p.RemovingReplicas) }
 
 // OriginalReplicas is the assignment before the reassignment in progress (Replicas when none runs).
-func (p *Partition) OriginalReplicas() []int32 {
+func (p *Partition) OriginalReplicas() []int32 { return without(p.Replicas, p.AddingReplicas) }
+
+// without returns the members of s not in drop, in s's order.
+func without(s, drop []int32) []int32 {
 	var out []int32
-	for _, r := range p.Replicas {
-		if !contains(p.AddingReplicas, r) {
-			out = append(out, r)
+	for _, v := range s {
+		if !contains(drop, v) {
+			out = append(out, v)
 		}
 	}
 	return out
