@@ -459,9 +459,6 @@ func (l *ControllerLink) apply(img *meta.Image) {
 			p := &t.Partitions[i]
 			k := tpKeyMeta{name, int32(i)}
 			prev, had := l.states[k]
-			if !p.IsReplica(self) && (!had || !slices.Contains(prev.Replicas, self)) && b.replicaStateSet(name, int32(i)) {
-				continue // never ours: nothing to follow or give up
-			}
 			ps := PartitionState{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR,
 				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
 			if had && prev.LeaderEpoch == ps.LeaderEpoch && prev.PartitionEpoch == ps.PartitionEpoch {
@@ -547,12 +544,6 @@ func (b *Broker) removeClusterTopic(name string, id [16]byte) error {
 		return b.removeTopicLocked(t)
 	}
 	return nil
-}
-
-// replicaStateSet reports whether a partition has been given an assignment on this broker.
-func (b *Broker) replicaStateSet(topic string, partition int32) bool {
-	p := b.lookupPartition(topic, partition)
-	return p == nil || p.replica.Load() != nil
 }
 
 // dropReplicaData empties the log of a partition this broker no longer replicates: its segments

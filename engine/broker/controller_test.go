@@ -836,6 +836,14 @@ func testControllerAdmin(t *testing.T, network bool) {
 			return nil
 		})
 	}
+	// A broker holding no replica serves none: a produce sent to it is refused, not stored.
+	praw := dialRaw(t, mc.node(pref).tb.addr)
+	eventually(t, "a produce to a broker holding no replica refused", func() error {
+		if p := produceOne(t, praw, apis[0].max, "move", 0, testBatch(time.Now().UnixMilli(), "stray")); p.ErrorCode != errNotLeaderOrFollower {
+			return fmt.Errorf("error %d, want NOT_LEADER_OR_FOLLOWER", p.ErrorCode)
+		}
+		return nil
+	})
 	if err := reassign([]int32{others[0], others[0]}); !errors.Is(err, kerr.InvalidReplicaAssignment) {
 		t.Fatalf("duplicate target replicas: %v, want INVALID_REPLICA_ASSIGNMENT", err)
 	}
