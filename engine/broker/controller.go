@@ -50,6 +50,11 @@ type ControllerLinkConfig struct {
 	// Route returns the link of node id, the active controller, when it is in this process; nil
 	// otherwise, and then the request is forwarded over the network (controller_rpc.go).
 	Route func(id int32) *ControllerLink
+	// LeaderImbalanceCheckIntervalMs, when above 0, makes the active controller move leadership
+	// back to preferred replicas that can lead at this interval (auto.leader.rebalance.enable with
+	// leader.imbalance.check.interval.seconds; as KRaft's controller, every imbalanced partition,
+	// without leader.imbalance.per.broker.percentage). 0: never.
+	LeaderImbalanceCheckIntervalMs int64
 }
 
 // ControllerLink connects one broker to its node's meta.Controller.
@@ -346,6 +351,7 @@ func (l *ControllerLink) activeLoop() {
 	}()
 	t := time.NewTicker(max(time.Duration(l.cfg.HeartbeatIntervalMs)*time.Millisecond/2, 10*time.Millisecond))
 	defer t.Stop()
+	var rebalancedAt time.Time // when this node last rebalanced leaders as the active controller
 	for {
 		select {
 		case <-l.stop:
@@ -378,6 +384,14 @@ func (l *ControllerLink) activeLoop() {
 		l.liveMu.Unlock()
 		if len(recs) == 0 {
 			l.completeReassignments(ctx)
+			if iv := time.Duration(l.cfg.LeaderImbalanceCheckIntervalMs) * time.Millisecond; iv > 0 && time.Since(rebalancedAt) >= iv {
+				if rebalancedAt.IsZero() {
+					rebalancedAt = time.Now() // a full interval after becoming active first
+				} else {
+					rebalancedAt = time.Now()
+					l.rebalanceLeaders(ctx)
+				}
+			}
 			continue
 		}
 		for _, r := range recs {
@@ -403,6 +417,20 @@ func (l *ControllerLink) completeReassignments(ctx context.Context) {
 	}
 	if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
 		l.b.logger.Warn("controller: completing reassignments failed", "err", err)
+	}
+}
+
+// rebalanceLeaders moves leadership back to every preferred replica that can lead
+// (auto.leader.rebalance.enable).
+func (l *ControllerLink) rebalanceLeaders(ctx context.Context) {
+	img := l.c.Image()
+	recs := meta.PreferredLeaderRecords(img, nil)
+	if len(recs) == 0 {
+		return
+	}
+	l.b.logger.Info("controller: moving leadership back to preferred replicas", "partitions", len(recs))
+	if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
+		l.b.logger.Warn("controller: leader rebalance failed", "err", err)
 	}
 }
 

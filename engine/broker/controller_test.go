@@ -48,8 +48,10 @@ type metaCluster struct {
 	dirs     map[int32]string
 	metaDirs map[int32]string
 
-	// brokerCfg, when set before nodes start, adjusts every broker's configuration.
+	// brokerCfg and linkCfg, when set before nodes start, adjust every broker's configuration and
+	// controller link.
 	brokerCfg func(*Config)
+	linkCfg   func(*ControllerLinkConfig)
 
 	mu    sync.Mutex
 	nodes map[int32]*metaNode
@@ -66,6 +68,14 @@ func startMetaClusterWith(t *testing.T, n int, network bool, brokerCfg ...func(*
 	if len(brokerCfg) > 0 {
 		mc.brokerCfg = brokerCfg[0]
 	}
+	mc.startAll(n)
+	return mc
+}
+
+// startAll starts nodes 1..n, each a voter on a free loopback port.
+func (mc *metaCluster) startAll(n int) {
+	t := mc.t
+	t.Helper()
 	var ls []net.Listener
 	for id := int32(1); id <= int32(n); id++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,7 +95,6 @@ func startMetaClusterWith(t *testing.T, n int, network bool, brokerCfg ...func(*
 		go func() { defer wg.Done(); mc.start(id) }()
 	}
 	wg.Wait()
-	return mc
 }
 
 func (mc *metaCluster) start(id int32) *metaNode {
@@ -117,11 +126,15 @@ func (mc *metaCluster) start(id int32) *metaNode {
 	if mc.network {
 		route = nil
 	}
-	link, err := tb.b.AttachController(ControllerLinkConfig{
+	lcfg := ControllerLinkConfig{
 		Controller: c, Host: host, Port: int32(p),
 		SessionTimeoutMs: testSessionTimeoutMs, HeartbeatIntervalMs: testHeartbeatIntervalMs,
 		Route: route,
-	})
+	}
+	if mc.linkCfg != nil {
+		mc.linkCfg(&lcfg)
+	}
+	link, err := tb.b.AttachController(lcfg)
 	if err != nil {
 		t.Errorf("attach %d: %v", id, err)
 		return nil
@@ -950,4 +963,43 @@ func localTopicConfig(b *Broker, topic, key string) string {
 		return t.configs[key]
 	}
 	return ""
+}
+
+// TestControllerAutoLeaderRebalance: with auto.leader.rebalance.enable (a short
+// leader.imbalance.check.interval), leadership returns to the preferred replica by itself once it
+// is back in the ISR after a failure.
+func TestControllerAutoLeaderRebalance(t *testing.T) {
+	mc := &metaCluster{t: t, dirs: map[int32]string{}, metaDirs: map[int32]string{}, nodes: map[int32]*metaNode{},
+		linkCfg: func(c *ControllerLinkConfig) { c.LeaderImbalanceCheckIntervalMs = 300 }}
+	mc.startAll(3)
+	for id := int32(1); id <= 3; id++ {
+		mc.waitImage(id, "three unfenced brokers", allUnfenced(3))
+	}
+	ctx := context.Background()
+	adm := kadm.NewClient(mc.node(1).tb.client(kgo.SeedBrokers(mc.addrs(1, 2, 3)...)))
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "rebalance"); err != nil {
+		t.Fatal(err)
+	}
+	img := mc.waitImage(1, "the topic", func(img *meta.Image) error {
+		if img.Topic("rebalance") == nil {
+			return errors.New("no topic")
+		}
+		return nil
+	})
+	pref := img.Partition("rebalance", 0).Replicas[0]
+	other := pref%3 + 1
+	mc.stop(pref)
+	mc.waitImage(other, "leadership moved off the stopped preferred replica", func(img *meta.Image) error {
+		if p := img.Partition("rebalance", 0); p.Leader == pref || p.Leader == meta.NoLeader {
+			return fmt.Errorf("partition %v", p)
+		}
+		return nil
+	})
+	mc.start(pref)
+	mc.waitImage(other, "the preferred replica leading again, unasked", func(img *meta.Image) error {
+		if p := img.Partition("rebalance", 0); p.Leader != pref {
+			return fmt.Errorf("partition %v", p)
+		}
+		return nil
+	})
 }
