@@ -720,6 +720,9 @@ func testControllerAdmin(t *testing.T, network bool) {
 		if r := dialRaw(t, mc.node(id).tb.addr).do(mreq).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != errUnknownTopicOrPartition {
 			t.Errorf("node %d: Metadata of a deleted topic: error %d, want UNKNOWN_TOPIC_OR_PARTITION", id, r.Topics[0].ErrorCode)
 		}
+		if p := produceOne(t, dialRaw(t, mc.node(id).tb.addr), apis[0].max, "doomed", 0, testBatch(time.Now().UnixMilli(), "late")); p.ErrorCode != errUnknownTopicOrPartition {
+			t.Errorf("node %d: Produce to a deleted topic: error %d, want UNKNOWN_TOPIC_OR_PARTITION", id, p.ErrorCode)
+		}
 	}
 	if rs, err := adm.DeleteTopics(ctx, "doomed"); err != nil || !errors.Is(rs["doomed"].Err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("deleting it again: %v %v, want UNKNOWN_TOPIC_OR_PARTITION", err, rs["doomed"].Err)
