@@ -72,6 +72,9 @@ type ControllerLink struct {
 	// deleted when the image loses them: an image seen while the Raft log replays at start may
 	// not hold a topic yet, and must not delete this broker's copy of it.
 	topicIDs map[string][16]byte
+	// reconciled: controlled topics deleted while this broker was down have been removed (once,
+	// as soon as an image holds this process's registration; watch loop only).
+	reconciled bool
 
 	liveMu sync.Mutex
 	live   *meta.Liveness // while this node is the active controller
@@ -476,6 +479,17 @@ func (l *ControllerLink) apply(img *meta.Image) {
 			l.forgetTopic(name)
 		}
 	}
+	if !l.reconciled && l.registeredIn(img) {
+		// The image holds this process's registration, so every deletion committed before it
+		// (while this broker was down) is in it too: a controlled topic it lacks is gone.
+		l.reconciled = true
+		for name, id := range b.orphanTopics(img) {
+			b.logger.Info("applying metadata: removing a topic deleted while this broker was down", "topic", name)
+			if err := b.removeClusterTopic(name, id); err != nil {
+				b.logger.Warn("applying metadata: deleting topic", "topic", name, "err", err)
+			}
+		}
+	}
 	for _, name := range img.TopicNames() {
 		t := img.Topic(name)
 		if err := b.applyClusterTopic(name, t.ID, int32(len(t.Partitions)), t.Configs); err != nil {
@@ -512,6 +526,24 @@ func (l *ControllerLink) apply(img *meta.Image) {
 	close(*l.applied.Swap(&next))
 }
 
+// registeredIn reports whether img holds this process's registration.
+func (l *ControllerLink) registeredIn(img *meta.Image) bool {
+	br := img.Broker(l.b.cfg.NodeID)
+	return br != nil && br.IncarnationID == l.incarnation
+}
+
+// orphanTopics lists the controlled topics this broker holds that img does not (by name and
+// id), with their ids.
+func (b *Broker) orphanTopics(img *meta.Image) map[string][16]byte {
+	out := map[string][16]byte{}
+	for name, t := range *b.topicsView.Load() {
+		if it := img.Topic(name); t.controlled && (it == nil || it.ID != t.id) {
+			out[name] = t.id
+		}
+	}
+	return out
+}
+
 // forgetTopic drops what the watch loop remembers of a removed topic, so a topic created again
 // under the same name is applied from scratch (its epochs start again at 0).
 func (l *ControllerLink) forgetTopic(name string) {
@@ -540,7 +572,11 @@ func (b *Broker) applyClusterTopic(name string, id [16]byte, partitions int32, c
 		t = nil
 	}
 	if t == nil {
-		_, err := b.createTopicWithIDLocked(name, id, partitions, cloneConfigs(configs))
+		t, err := b.createTopicWithIDLocked(name, id, partitions, cloneConfigs(configs))
+		if err == nil {
+			t.controlled = true
+			err = b.saveTopicsLocked()
+		}
 		return err
 	}
 	if int32(len(t.partitions)) < partitions {

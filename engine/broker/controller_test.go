@@ -52,6 +52,8 @@ type metaCluster struct {
 	// controller link.
 	brokerCfg func(*Config)
 	linkCfg   func(*ControllerLinkConfig)
+	// trailingLogs is meta.Config.TrailingLogs (0: its default).
+	trailingLogs uint64
 
 	mu    sync.Mutex
 	nodes map[int32]*metaNode
@@ -103,7 +105,7 @@ func (mc *metaCluster) start(id int32) *metaNode {
 		NodeID: id, Voters: mc.voters, Dir: mc.metaDirs[id],
 		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
-		ProposeTimeout: 5 * time.Second,
+		ProposeTimeout: 5 * time.Second, TrailingLogs: mc.trailingLogs,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -558,7 +560,11 @@ func TestControllerAdmin(t *testing.T) { testControllerAdmin(t, false) }
 func TestControllerAdminForwarded(t *testing.T) { testControllerAdmin(t, true) }
 
 func testControllerAdmin(t *testing.T, network bool) {
-	mc := startMetaClusterWith(t, 3, network, func(cfg *Config) { cfg.DefaultReplicationFactor, cfg.NumPartitions = 3, 2 })
+	mc := &metaCluster{t: t, network: network, dirs: map[int32]string{}, metaDirs: map[int32]string{}, nodes: map[int32]*metaNode{},
+		brokerCfg:    func(cfg *Config) { cfg.DefaultReplicationFactor, cfg.NumPartitions = 3, 2 },
+		trailingLogs: 1, // a snapshot leaves no log behind: a node starting empty installs it
+	}
+	mc.startAll(3)
 	for id := int32(1); id <= 3; id++ {
 		mc.waitImage(id, "three unfenced brokers", allUnfenced(3))
 	}
@@ -870,6 +876,7 @@ func testControllerAdmin(t *testing.T, network bool) {
 	// pref stops: preferred election cannot have it; auto-creation with 2 live brokers and
 	// default.replication.factor=3 is INVALID_REPLICATION_FACTOR; a move to pref stays in
 	// progress (it cannot catch up) until cancelled.
+	createTopic("orphan", 1, 3) // deleted while pref is down
 	mc.stop(pref)
 	for _, id := range others {
 		mc.waitImage(id, "pref fenced and not leading", func(img *meta.Image) error {
@@ -886,6 +893,12 @@ func testControllerAdmin(t *testing.T, network bool) {
 	mreq.Topics[0].Topic = strPtr("auto-too-wide")
 	if r := dialRaw(t, mc.node(others[1]).tb.addr).do(mreq).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != errInvalidReplicationFactor {
 		t.Fatalf("auto-creating with 2 live brokers: error %d, want INVALID_REPLICATION_FACTOR", r.Topics[0].ErrorCode)
+	}
+	if rs, err := adm.DeleteTopics(ctx, "orphan"); err != nil || rs["orphan"].Err != nil {
+		t.Fatalf("delete orphan: %v %v", err, rs["orphan"].Err)
+	}
+	if _, err := os.Stat(partitionDir(mc.dirs[pref], "orphan", 0)); err != nil {
+		t.Fatalf("the stopped broker's copy of orphan: %v", err)
 	}
 	toPref := []int32{pref, others[1]}
 	if err := reassign(toPref); err != nil {
@@ -907,9 +920,29 @@ func testControllerAdmin(t *testing.T, network bool) {
 	}
 	moved(others, true, 100)
 
-	// pref returns: once back in the ISR it can be elected; the move to it completes, leadership
-	// following into the target.
+	// pref returns with an empty metadata log (a replaced disk), so it learns the image from a
+	// snapshot that never held "orphan": only its own reconciliation can remove its copy. Once
+	// back in the ISR it can be elected; the move to it completes, leadership following into the
+	// target.
+	for _, id := range others {
+		if err := mc.node(id).c.Snapshot(); err != nil {
+			t.Fatalf("snapshot on node %d: %v", id, err)
+		}
+	}
+	if err := os.RemoveAll(mc.metaDirs[pref]); err != nil {
+		t.Fatal(err)
+	}
+	mc.metaDirs[pref] = t.TempDir()
 	mc.start(pref)
+	eventually(t, "the restarted broker removing the topic deleted while it was down", func() error {
+		if mc.node(pref).tb.b.lookupTopic("orphan") != nil {
+			return errors.New("still served")
+		}
+		if _, err := os.Stat(partitionDir(mc.dirs[pref], "orphan", 0)); !os.IsNotExist(err) {
+			return fmt.Errorf("directory: %v", err)
+		}
+		return nil
+	})
 	mc.waitImage(others[0], "pref back in the ISR of elect-0", func(img *meta.Image) error {
 		if p := img.Partition("elect", 0); !p.InISR(pref) {
 			return fmt.Errorf("partition %v", p)

@@ -23,6 +23,9 @@ type topic struct {
 	name       string
 	id         [16]byte
 	configs    map[string]string // explicitly set topic configs (Kafka names)
+	// controlled: created from the Raft controller's image, so removed when the image no longer
+	// holds it (a single node's topics, kept in a data directory started in a cluster, are not).
+	controlled bool
 	partitions []*partition
 	metrics    *topicMetrics // shared by the copies CreatePartitions publishes
 }
@@ -56,6 +59,7 @@ type topicRecord struct {
 	ID         string            `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	Controlled bool              `json:"controlled,omitempty"`
 }
 
 func partitionDir(root, topic string, p int32) string {
@@ -102,7 +106,7 @@ func (b *Broker) loadTopics() error {
 	}
 	b.nextProducerID.Store(st.NextProducerID)
 	for _, tr := range st.Topics {
-		t := &topic{name: tr.Name, configs: tr.Configs, metrics: new(topicMetrics)}
+		t := &topic{name: tr.Name, configs: tr.Configs, controlled: tr.Controlled, metrics: new(topicMetrics)}
 		if t.configs == nil {
 			t.configs = map[string]string{}
 		}
@@ -131,7 +135,7 @@ func (b *Broker) loadTopics() error {
 func (b *Broker) saveTopicsLocked() error {
 	st := topicsState{NextProducerID: b.nextProducerID.Load()}
 	for _, t := range b.topics {
-		st.Topics = append(st.Topics, topicRecord{Name: t.name, ID: formatUUID(t.id), Partitions: int32(len(t.partitions)), Configs: t.configs})
+		st.Topics = append(st.Topics, topicRecord{Name: t.name, ID: formatUUID(t.id), Partitions: int32(len(t.partitions)), Configs: t.configs, Controlled: t.controlled})
 	}
 	raw, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
