@@ -106,7 +106,7 @@ func (mc *metaCluster) start(id int32) *metaNode {
 		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
 		ProposeTimeout: 5 * time.Second, TrailingLogs: mc.trailingLogs,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Errorf("controller %d: %v", id, err)

@@ -20,9 +20,9 @@ import (
 const topicsFile = "__sluice_topics.json"
 
 type topic struct {
-	name       string
-	id         [16]byte
-	configs    map[string]string // explicitly set topic configs (Kafka names)
+	name    string
+	id      [16]byte
+	configs map[string]string // explicitly set topic configs (Kafka names)
 	// controlled: created from the Raft controller's image, so removed when the image no longer
 	// holds it (a single node's topics, kept in a data directory started in a cluster, are not).
 	controlled bool
