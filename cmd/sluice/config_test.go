@@ -139,7 +139,7 @@ func TestServeConfig(t *testing.T) {
 				want := serveConfig{
 					Broker: def, ListenAddr: "127.0.0.1:9092", SocketRequestMaxBytes: 104857600,
 					RetentionCheckIntervalMs: 300000, AdminAddr: "127.0.0.1:9644", LogLevel: slog.LevelInfo,
-					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000,
+					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000, LeaderImbalanceCheckIntervalMs: 300000,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got  %+v\nwant %+v", c, want)
@@ -181,6 +181,24 @@ func TestServeConfig(t *testing.T) {
 					b.DefaultReplicationFactor != 3 || c.SessionTimeoutMs != 3000 || c.HeartbeatIntervalMs != 500 ||
 					b.ReplicaLagTimeMaxMs != 5000 {
 					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name: "cluster mode: leader rebalance interval, or off",
+			args: []string{"--leader.imbalance.check.interval.seconds=5"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.LeaderImbalanceCheckIntervalMs != 5000 {
+					t.Errorf("leader.imbalance.check.interval.seconds=5: %d ms", c.LeaderImbalanceCheckIntervalMs)
+				}
+			},
+		},
+		{
+			name: "cluster mode: auto.leader.rebalance.enable=false",
+			args: []string{"--auto.leader.rebalance.enable=false", "--leader.imbalance.check.interval.seconds=5"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.LeaderImbalanceCheckIntervalMs != 0 {
+					t.Errorf("auto.leader.rebalance.enable=false: interval %d ms, want 0 (off)", c.LeaderImbalanceCheckIntervalMs)
 				}
 			},
 		},
