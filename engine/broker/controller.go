@@ -479,10 +479,12 @@ func (l *ControllerLink) apply(img *meta.Image) {
 			l.forgetTopic(name)
 		}
 	}
+	sweep := false
 	if !l.reconciled && l.registeredIn(img) {
-		// The image holds this process's registration, so every deletion committed before it
-		// (while this broker was down) is in it too: a controlled topic it lacks is gone.
-		l.reconciled = true
+		// The image holds this process's registration, so every deletion and reassignment
+		// committed before it (while this broker was down) is in it too: a controlled topic it
+		// lacks is gone, and a partition it no longer names this broker for moved away.
+		l.reconciled, sweep = true, true
 		for name, id := range b.orphanTopics(img) {
 			b.logger.Info("applying metadata: removing a topic deleted while this broker was down", "topic", name)
 			if err := b.removeClusterTopic(name, id); err != nil {
@@ -521,9 +523,32 @@ func (l *ControllerLink) apply(img *meta.Image) {
 			}
 		}
 	}
+	if sweep {
+		l.sweepMovedReplicas(img)
+	}
 	l.image.Store(img)
 	next := make(chan struct{})
 	close(*l.applied.Swap(&next))
+}
+
+// sweepMovedReplicas empties this broker's copies of the partitions img does not name it a
+// replica of: ones reassigned away while it was down (the reassignment's own apply empties them
+// when it sees it happen).
+func (l *ControllerLink) sweepMovedReplicas(img *meta.Image) {
+	b, self := l.b, l.b.cfg.NodeID
+	for _, name := range img.TopicNames() {
+		t := img.Topic(name)
+		for i := range t.Partitions {
+			if t.Partitions[i].IsReplica(self) {
+				continue
+			}
+			if p := b.lookupPartition(name, int32(i)); p != nil && p.log.LogEndOffset() > 0 {
+				if err := b.dropReplicaData(name, int32(i)); err != nil {
+					b.logger.Warn("applying metadata: removing a moved replica's log", "topic", name, "partition", i, "err", err)
+				}
+			}
+		}
+	}
 }
 
 // registeredIn reports whether img holds this process's registration.

@@ -877,6 +877,14 @@ func testControllerAdmin(t *testing.T, network bool) {
 	// default.replication.factor=3 is INVALID_REPLICATION_FACTOR; a move to pref stays in
 	// progress (it cannot catch up) until cancelled.
 	createTopic("orphan", 1, 3) // deleted while pref is down
+	createTopic("stale", 1, 3)  // moved off pref while it is down
+	sprod := mc.node(1).tb.client(seeds, kgo.DefaultProduceTopic("stale"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := range 10 {
+		if err := sprod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mc.waitLogsConverged("stale", 0, 10, 1, 2, 3)
 	mc.stop(pref)
 	for _, id := range others {
 		mc.waitImage(id, "pref fenced and not leading", func(img *meta.Image) error {
@@ -899,6 +907,11 @@ func testControllerAdmin(t *testing.T, network bool) {
 	}
 	if _, err := os.Stat(partitionDir(mc.dirs[pref], "orphan", 0)); err != nil {
 		t.Fatalf("the stopped broker's copy of orphan: %v", err)
+	}
+	sreq := kadm.AlterPartitionAssignmentsReq{}
+	sreq.Assign("stale", 0, others)
+	if rs, err := adm.AlterPartitionAssignments(ctx, sreq); err != nil || rs.Error() != nil {
+		t.Fatalf("move stale off the stopped broker: %v %v", err, rs.Error())
 	}
 	toPref := []int32{pref, others[1]}
 	if err := reassign(toPref); err != nil {
@@ -934,6 +947,12 @@ func testControllerAdmin(t *testing.T, network bool) {
 	}
 	mc.metaDirs[pref] = t.TempDir()
 	mc.start(pref)
+	eventually(t, "the restarted broker emptying the partition moved off it while it was down", func() error {
+		if leo := mc.node(pref).tb.b.lookupPartition("stale", 0).log.LogEndOffset(); leo != 0 {
+			return fmt.Errorf("log end %d", leo)
+		}
+		return nil
+	})
 	eventually(t, "the restarted broker removing the topic deleted while it was down", func() error {
 		if mc.node(pref).tb.b.lookupTopic("orphan") != nil {
 			return errors.New("still served")
