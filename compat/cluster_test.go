@@ -138,6 +138,30 @@ func (rc *realCluster) adminWhenUp() *kadm.Client {
 	return adm
 }
 
+// readInts reads a topic's records from the start, each an integer, until it has n or 30 s pass.
+func (rc *realCluster) readInts(ctx context.Context, topic string, n int) []int {
+	rc.t.Helper()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	defer cons.Close()
+	var got []int
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(got) < n && cctx.Err() == nil {
+		cons.PollFetches(cctx).EachRecord(func(r *kgo.Record) {
+			v, err := strconv.Atoi(string(r.Value))
+			if err != nil {
+				rc.t.Fatalf("bad record %q at offset %d", r.Value, r.Offset)
+			}
+			got = append(got, v)
+		})
+	}
+	return got
+}
+
 // waitFor polls cond every 100 ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -232,25 +256,7 @@ func TestClusterFailoverRealProcesses(t *testing.T) {
 	t.Logf("producer carried on: %d acknowledged, done %v after the kill", len(ack), time.Since(killedAt))
 
 	// Read everything back from the surviving brokers.
-	cons, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	var got []int
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for len(got) < len(ack) && cctx.Err() == nil {
-		fs := cons.PollFetches(cctx)
-		fs.EachRecord(func(r *kgo.Record) {
-			v, err := strconv.Atoi(string(r.Value))
-			if err != nil {
-				t.Fatalf("bad record %q at offset %d", r.Value, r.Offset)
-			}
-			got = append(got, v)
-		})
-	}
+	got := rc.readInts(ctx, topic, len(ack))
 	seen := make(map[int]bool, len(got))
 	for i, v := range got {
 		if seen[v] {

@@ -1,6 +1,6 @@
 package main
 
-// sluice cluster: info (id, controller, brokers) and health.
+// sluice cluster: info (id, controller, brokers), health and elect-leaders (cli_reassign.go).
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 
 func (c *cli) clusterCommand() *cobra.Command {
 	cmd := parentCommand("cluster", "Show the cluster's brokers and health", "")
-	cmd.AddCommand(c.clusterInfoCommand(), c.clusterHealthCommand())
+	cmd.AddCommand(c.clusterInfoCommand(), c.clusterHealthCommand(), c.clusterElectLeadersCommand())
 	return cmd
 }
 

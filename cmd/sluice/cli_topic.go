@@ -1,6 +1,7 @@
 package main
 
-// sluice topic: create, list, describe, alter-config, add-partitions, delete — through kadm.
+// sluice topic: create, list, describe, alter-config, add-partitions, delete — through kadm
+// (reassign and reassignments: cli_reassign.go).
 
 import (
 	"fmt"
@@ -16,7 +17,8 @@ import (
 func (c *cli) topicCommand() *cobra.Command {
 	cmd := parentCommand("topic", "Create, list, describe, configure and delete topics", "")
 	cmd.AddCommand(c.topicCreateCommand(), c.topicListCommand(), c.topicDescribeCommand(),
-		c.topicAlterConfigCommand(), c.topicAddPartitionsCommand(), c.topicDeleteCommand())
+		c.topicAlterConfigCommand(), c.topicAddPartitionsCommand(), c.topicDeleteCommand(),
+		c.topicReassignCommand(), c.topicReassignmentsCommand())
 	return cmd
 }
 

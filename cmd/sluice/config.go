@@ -67,6 +67,8 @@ var serveKeys = []keyDoc{
 	{"broker.heartbeat.interval.ms", strconv.Itoa(broker.DefaultBrokerHeartbeatIntervalMs), "cluster mode: how often a broker heartbeats to the controller"},
 	{"controlled.shutdown.enable", "true", "cluster mode: on SIGTERM/SIGINT, move this broker's leaderships away before it stops"},
 	{"replica.lag.time.max.ms", strconv.Itoa(replica.DefaultReplicaLagTimeMaxMs), "a follower behind the leader this long leaves the ISR"},
+	{"auto.leader.rebalance.enable", "true", "cluster mode: the controller moves leadership back to preferred replicas"},
+	{"leader.imbalance.check.interval.seconds", "300", "cluster mode: how often auto.leader.rebalance.enable looks"},
 	{"auto.create.topics.enable", "true", "create topics on first Metadata or Produce"},
 	{"message.max.bytes", strconv.Itoa(broker.DefaultMessageMaxBytes), "largest record batch accepted"},
 	{"socket.request.max.bytes", strconv.Itoa(defaultSocketRequestMaxBytes), "largest request frame accepted"},
@@ -147,6 +149,9 @@ type serveConfig struct {
 	// ControlledShutdown is controlled.shutdown.enable: a stop first asks the controller to move
 	// this broker's leaderships (waiting at most broker.session.timeout.ms, what a crash costs).
 	ControlledShutdown bool
+	// LeaderImbalanceCheckIntervalMs is leader.imbalance.check.interval.seconds in ms, 0 when
+	// auto.leader.rebalance.enable is false.
+	LeaderImbalanceCheckIntervalMs int64
 
 	// Ignored are the ignoredKeys that were set, for the log.
 	Ignored []setting
@@ -599,6 +604,10 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	cfg.ControlledShutdown = r.bool("controlled.shutdown.enable", true)
 	if cfg.HeartbeatIntervalMs >= cfg.SessionTimeoutMs && r.has("broker.heartbeat.interval.ms") {
 		r.fail(r.set["broker.heartbeat.interval.ms"], "must be below broker.session.timeout.ms %d", cfg.SessionTimeoutMs)
+	}
+	imbalanceS := r.int("leader.imbalance.check.interval.seconds", 300, 1, math.MaxInt32)
+	if r.bool("auto.leader.rebalance.enable", true) {
+		cfg.LeaderImbalanceCheckIntervalMs = imbalanceS * 1000
 	}
 
 	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners(len(cfg.Voters) > 0)

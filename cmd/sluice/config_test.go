@@ -141,6 +141,7 @@ func TestServeConfig(t *testing.T) {
 					Broker: def, ListenAddr: "127.0.0.1:9092", SocketRequestMaxBytes: 104857600,
 					RetentionCheckIntervalMs: 300000, AdminAddr: "127.0.0.1:9644", LogLevel: slog.LevelInfo,
 					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000, ControlledShutdown: true,
+					LeaderImbalanceCheckIntervalMs: 300000,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got  %+v\nwant %+v", c, want)
@@ -197,6 +198,24 @@ func TestServeConfig(t *testing.T) {
 			check: func(t *testing.T, c serveConfig) {
 				if !c.NonVoter || c.ControllerAddr != "127.0.0.1:19095" || c.ListenAddr != "127.0.0.1:9095" || !c.Broker.Cluster {
 					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name: "cluster mode: leader rebalance interval, or off",
+			args: []string{"--leader.imbalance.check.interval.seconds=5"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.LeaderImbalanceCheckIntervalMs != 5000 {
+					t.Errorf("leader.imbalance.check.interval.seconds=5: %d ms", c.LeaderImbalanceCheckIntervalMs)
+				}
+			},
+		},
+		{
+			name: "cluster mode: auto.leader.rebalance.enable=false",
+			args: []string{"--auto.leader.rebalance.enable=false", "--leader.imbalance.check.interval.seconds=5"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.LeaderImbalanceCheckIntervalMs != 0 {
+					t.Errorf("auto.leader.rebalance.enable=false: interval %d ms, want 0 (off)", c.LeaderImbalanceCheckIntervalMs)
 				}
 			},
 		},

@@ -191,7 +191,8 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 			return closeBroker(b, errors.New("controller: the broker cannot attach one"))
 		}
 		if link, err = a.AttachController(broker.ControllerLinkConfig{Controller: ctrl, Host: bcfg.AdvertisedHost, Port: bcfg.AdvertisedPort,
-			SessionTimeoutMs: cfg.SessionTimeoutMs, HeartbeatIntervalMs: cfg.HeartbeatIntervalMs}); err != nil {
+			SessionTimeoutMs: cfg.SessionTimeoutMs, HeartbeatIntervalMs: cfg.HeartbeatIntervalMs,
+			LeaderImbalanceCheckIntervalMs: cfg.LeaderImbalanceCheckIntervalMs}); err != nil {
 			return closeBroker(b, fmt.Errorf("controller: %w", err))
 		}
 	}

@@ -6,8 +6,10 @@ package broker
 // broker knows it (leader, leader epoch, replicas, ISR), LEADER_NOT_AVAILABLE when it has no
 // leader. The controller id is this broker. With a Raft controller attached (AttachController),
 // Metadata is answered from its image instead (controller.go): every registered unfenced broker,
-// each partition's leader, leader epoch, replicas and ISR, fenced replicas as offline, no
-// auto-creation.
+// each partition's leader, leader epoch, replicas and ISR, fenced replicas as offline; an
+// auto-created topic is created through the controller in the background and answered
+// LEADER_NOT_AVAILABLE meanwhile (INVALID_REPLICATION_FACTOR when default.replication.factor
+// exceeds the live brokers), as Kafka answers.
 // Topic ids are returned from v10; the APIs that name topics by id are not advertised yet.
 // Auto-creation follows auto.create.topics.enable and, from v4, the request's
 // AllowAutoTopicCreation.

@@ -334,8 +334,15 @@ func describedConfig(r *kmsg.DescribeConfigsRequest, name, value string, readOnl
 }
 
 // topicConfigsSnapshot copies a topic's explicit configs. Configs change under b.mu (AlterConfigs),
-// so reading them takes it briefly.
+// so reading them takes it briefly. In a cluster they are the controller's image's.
 func (b *Broker) topicConfigsSnapshot(name string) (map[string]string, bool) {
+	if l := b.link.Load(); l != nil {
+		t := l.Image().Topic(name)
+		if t == nil {
+			return nil, false
+		}
+		return maps.Clone(t.Configs), true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[name]

@@ -7,6 +7,9 @@ package broker
 // with the reason), written to the topics file and applied to the running partitions at once.
 // ValidateOnly checks without applying. Resources are handled in order, each on its own.
 //
+// With a Raft controller attached, a topic's configs change through it (ControllerLink.alterConfigs:
+// an AlterTopicConfig record every broker applies to its partitions).
+//
 // Deviations from Kafka: BROKER resources are INVALID_REQUEST, because Sluice's broker configs are
 // static (flags and the config file) for now; BROKER_LOGGER, CLIENT_METRICS and GROUP resources
 // are INVALID_REQUEST too.
@@ -27,22 +30,16 @@ const brokerConfigsStatic = "broker configs are static in Sluice for now: set th
 
 func handleAlterConfigs(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.AlterConfigsRequest)
+	if l := b.link.Load(); l != nil {
+		return l.alterConfigs(r) // through the Raft controller (controller_ops.go)
+	}
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, rr := range r.Resources {
 		rs := kmsg.NewAlterConfigsResponseResource()
 		rs.ResourceType, rs.ResourceName = rr.ResourceType, rr.ResourceName
-		code, msg := b.alterTopicConfigsLocked(rr.ResourceType, rr.ResourceName, r.ValidateOnly, func(map[string]string) (map[string]string, int16, string) {
-			configs := make(map[string]string, len(rr.Configs))
-			for _, c := range rr.Configs {
-				if c.Value == nil {
-					return nil, errInvalidConfig, fmt.Sprintf("null value not supported for topic config %q", c.Name)
-				}
-				configs[c.Name] = *c.Value
-			}
-			return configs, errNone, ""
-		})
+		code, msg := b.alterTopicConfigsLocked(rr.ResourceType, rr.ResourceName, r.ValidateOnly, replaceConfigs(rr.Configs))
 		if code != errNone {
 			rs.ErrorCode, rs.ErrorMessage = code, strPtr(msg)
 		}
@@ -51,23 +48,42 @@ func handleAlterConfigs(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.R
 	return resp
 }
 
-// alterTopicConfigsLocked checks the resource, asks next for the topic's new explicit config set
-// (given a copy of the current one), validates it and, unless validateOnly, applies it. It returns
-// the resource's error code and message. Shared by AlterConfigs and IncrementalAlterConfigs.
-// Caller holds b.mu.
-func (b *Broker) alterTopicConfigsLocked(typ kmsg.ConfigResourceType, name string, validateOnly bool,
-	next func(current map[string]string) (map[string]string, int16, string)) (int16, string) {
+// replaceConfigs is AlterConfigs' change: the resource's configs become the topic's whole explicit
+// set; a null value is INVALID_CONFIG.
+func replaceConfigs(set []kmsg.AlterConfigsRequestResourceConfig) func(map[string]string) (map[string]string, int16, string) {
+	return func(map[string]string) (map[string]string, int16, string) {
+		configs := make(map[string]string, len(set))
+		for _, c := range set {
+			if c.Value == nil {
+				return nil, errInvalidConfig, fmt.Sprintf("null value not supported for topic config %q", c.Name)
+			}
+			configs[c.Name] = *c.Value
+		}
+		return configs, errNone, ""
+	}
+}
+
+// topicResourceOnly answers a config resource that is not a TOPIC: broker configs are static,
+// other types unsupported.
+func topicResourceOnly(typ kmsg.ConfigResourceType) (int16, string) {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
-		if b.link.Load() != nil && !validateOnly {
-			// Cluster mode: topic configs live in the controller's image (AlterTopicConfig
-			// records), not wired yet; changing one broker's copy alone would diverge.
-			return errInvalidRequest, "altering topic configs in a cluster is not supported yet"
-		}
+		return errNone, ""
 	case kmsg.ConfigResourceTypeBroker:
 		return errInvalidRequest, brokerConfigsStatic
 	default:
 		return errInvalidRequest, fmt.Sprintf("resource type %d (%s) is not supported: only TOPIC (2)", typ, typ)
+	}
+}
+
+// alterTopicConfigsLocked checks the resource, asks next for the topic's new explicit config set
+// (given a copy of the current one), validates it and, unless validateOnly, applies it. It returns
+// the resource's error code and message. Shared by AlterConfigs and IncrementalAlterConfigs on a
+// single node. Caller holds b.mu.
+func (b *Broker) alterTopicConfigsLocked(typ kmsg.ConfigResourceType, name string, validateOnly bool,
+	next func(current map[string]string) (map[string]string, int16, string)) (int16, string) {
+	if code, msg := topicResourceOnly(typ); code != errNone {
+		return code, msg
 	}
 	t := b.topics[name]
 	switch {

@@ -91,7 +91,7 @@ func (b *Broker) growTopicLocked(t *topic, count int32) error {
 	if err != nil {
 		return err
 	}
-	nt := &topic{name: t.name, id: t.id, configs: t.configs, metrics: t.metrics, partitions: slices.Clone(t.partitions)}
+	nt := &topic{name: t.name, id: t.id, configs: t.configs, controlled: t.controlled, metrics: t.metrics, partitions: slices.Clone(t.partitions)}
 	undo := func() {
 		for _, p := range nt.partitions[len(t.partitions):] {
 			p.log.Close()

@@ -5,7 +5,7 @@ package broker
 // an unset key is a no-op), APPEND (2) and SUBTRACT (3) add or remove comma-separated items of a
 // list-valued config (only cleanup.policy; any other key is INVALID_CONFIG), starting from the
 // effective value when the topic does not set it. The result is validated, saved and applied as in
-// AlterConfigs; ValidateOnly checks without applying. A null value for SET/APPEND/SUBTRACT, a key
+// AlterConfigs (through the Raft controller in a cluster); ValidateOnly checks without applying. A null value for SET/APPEND/SUBTRACT, a key
 // named twice in one resource, or an unknown operation is INVALID_REQUEST, as in Kafka.
 //
 // Deviations from Kafka: as in AlterConfigs, BROKER resources are INVALID_REQUEST (broker configs
@@ -25,6 +25,9 @@ func init() { register(44, 0, 1, offLoop(handleIncrementalAlterConfigs)) }
 
 func handleIncrementalAlterConfigs(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
 	r := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	if l := b.link.Load(); l != nil {
+		return l.incrementalAlterConfigs(r) // through the Raft controller (controller_ops.go)
+	}
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	b.mu.Lock()
 	defer b.mu.Unlock()

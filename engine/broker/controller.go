@@ -6,16 +6,19 @@ package broker
 // Metadata from the image.
 //
 // A request the active controller must decide (registration, heartbeat, ChangeISR, CreateTopic,
-// CreatePartitions, producer-id blocks) is run on the active node's ControllerLink when
-// ControllerLinkConfig.Route finds it in this process (every node of an in-process test cluster
-// holds a Controller, so Route maps a node id to that node's link); otherwise it is forwarded over
-// the network to the active node's Kafka listener (controller_rpc.go).
+// CreatePartitions, producer-id blocks, and the admin operations of controller_ops.go) is run on
+// the active node's ControllerLink when ControllerLinkConfig.Route finds it in this process
+// (every node of an in-process test cluster holds a Controller, so Route maps a node id to that
+// node's link); otherwise it is forwarded over the network to the active node's Kafka listener
+// (controller_rpc.go).
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +50,11 @@ type ControllerLinkConfig struct {
 	// Route returns the link of node id, the active controller, when it is in this process; nil
 	// otherwise, and then the request is forwarded over the network (controller_rpc.go).
 	Route func(id int32) *ControllerLink
+	// LeaderImbalanceCheckIntervalMs, when above 0, makes the active controller move leadership
+	// back to preferred replicas that can lead at this interval (auto.leader.rebalance.enable with
+	// leader.imbalance.check.interval.seconds; as KRaft's controller, every imbalanced partition,
+	// without leader.imbalance.per.broker.percentage). 0: never.
+	LeaderImbalanceCheckIntervalMs int64
 }
 
 // ControllerLink connects one broker to its node's meta.Controller.
@@ -60,6 +68,13 @@ type ControllerLink struct {
 	image   atomic.Pointer[meta.Image] // the last image applied to the broker
 	applied atomic.Pointer[chan struct{}]
 	states  map[tpKeyMeta]PartitionState // watch loop only: what SetPartitionState last accepted
+	// topicIDs is every topic this link has applied, by name (watch loop only). Only these are
+	// deleted when the image loses them: an image seen while the Raft log replays at start may
+	// not hold a topic yet, and must not delete this broker's copy of it.
+	topicIDs map[string][16]byte
+	// reconciled: controlled topics deleted while this broker was down have been removed (once,
+	// as soon as an image holds this process's registration; watch loop only).
+	reconciled bool
 
 	liveMu sync.Mutex
 	live   *meta.Liveness // while this node is the active controller
@@ -78,6 +93,12 @@ type ControllerLink struct {
 	pids producerIDBlocks
 
 	offsets *offsetsReplication // replicated consumer offsets (offsets_topic.go)
+
+	// Topic auto-creations in flight (controller_ops.go), by name; none start once closed.
+	autoMu       sync.Mutex
+	autoCreating map[string]bool
+	autoClosed   bool
+	autoWG       sync.WaitGroup
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -107,7 +128,8 @@ func (b *Broker) AttachController(cfg ControllerLinkConfig) (*ControllerLink, er
 	if cfg.HeartbeatIntervalMs <= 0 {
 		cfg.HeartbeatIntervalMs = DefaultBrokerHeartbeatIntervalMs
 	}
-	l := &ControllerLink{b: b, c: cfg.Controller, cfg: cfg, states: map[tpKeyMeta]PartitionState{}, stop: make(chan struct{})}
+	l := &ControllerLink{b: b, c: cfg.Controller, cfg: cfg, states: map[tpKeyMeta]PartitionState{},
+		topicIDs: map[string][16]byte{}, autoCreating: map[string]bool{}, stop: make(chan struct{})}
 	rand.Read(l.incarnation[:])
 	ch := make(chan struct{})
 	l.applied.Store(&ch)
@@ -128,8 +150,12 @@ func (b *Broker) AttachController(cfg ControllerLinkConfig) (*ControllerLink, er
 // Close stops the link's loops. Idempotent.
 func (l *ControllerLink) Close() {
 	l.closeOnce.Do(func() {
+		l.autoMu.Lock()
+		l.autoClosed = true
+		l.autoMu.Unlock()
 		close(l.stop)
 		l.wg.Wait()
+		l.autoWG.Wait()
 	})
 }
 
@@ -481,6 +507,7 @@ func (l *ControllerLink) activeLoop() {
 	}()
 	t := time.NewTicker(max(time.Duration(l.cfg.HeartbeatIntervalMs)*time.Millisecond/2, 10*time.Millisecond))
 	defer t.Stop()
+	var rebalancedAt time.Time // when this node last rebalanced leaders as the active controller
 	for {
 		select {
 		case <-l.stop:
@@ -513,6 +540,15 @@ func (l *ControllerLink) activeLoop() {
 		recs := meta.FenceExpiredRecords(img, l.live, time.Now().UnixMilli(), l.cfg.SessionTimeoutMs, l.cfg.Policy)
 		l.liveMu.Unlock()
 		if len(recs) == 0 {
+			l.completeReassignments(ctx)
+			if iv := time.Duration(l.cfg.LeaderImbalanceCheckIntervalMs) * time.Millisecond; iv > 0 && time.Since(rebalancedAt) >= iv {
+				if rebalancedAt.IsZero() {
+					rebalancedAt = time.Now() // a full interval after becoming active first
+				} else {
+					rebalancedAt = time.Now()
+					l.rebalanceLeaders(ctx)
+				}
+			}
 			continue
 		}
 		for _, r := range recs {
@@ -521,6 +557,37 @@ func (l *ControllerLink) activeLoop() {
 		if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
 			l.b.logger.Warn("controller: fencing failed", "err", err)
 		}
+	}
+}
+
+// completeReassignments completes, on the active controller, every reassignment whose target
+// replicas are all in the ISR (KIP-455): the replicas leaving go, leadership moves into the
+// target if needed.
+func (l *ControllerLink) completeReassignments(ctx context.Context) {
+	img := l.c.Image()
+	recs := meta.CompleteReassignmentRecords(img)
+	if len(recs) == 0 {
+		return
+	}
+	for _, r := range recs {
+		l.b.logger.Info("controller: reassignment complete", "record", meta.FormatRecord(img, r))
+	}
+	if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
+		l.b.logger.Warn("controller: completing reassignments failed", "err", err)
+	}
+}
+
+// rebalanceLeaders moves leadership back to every preferred replica that can lead
+// (auto.leader.rebalance.enable).
+func (l *ControllerLink) rebalanceLeaders(ctx context.Context) {
+	img := l.c.Image()
+	recs := meta.PreferredLeaderRecords(img, nil)
+	if len(recs) == 0 {
+		return
+	}
+	l.b.logger.Info("controller: moving leadership back to preferred replicas", "partitions", len(recs))
+	if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
+		l.b.logger.Warn("controller: leader rebalance failed", "err", err)
 	}
 }
 
@@ -542,7 +609,11 @@ func (l *ControllerLink) watchLoop() {
 	}
 }
 
-// apply makes the broker match img: peers, topics, and the partitions it replicates.
+// apply makes the broker match img: peers, topics (ids, partition counts, configs), and every
+// partition's assignment — the ones this broker replicates, and the others as not its own (so it
+// never serves a partition it holds no replica of). A topic this link applied before that the
+// image no longer holds (deleted), or holds under another id (deleted and created again), is
+// removed here with its logs; a replica the image moved away (reassignment) gives up its data.
 func (l *ControllerLink) apply(img *meta.Image) {
 	b := l.b
 	var peers []Peer
@@ -553,21 +624,42 @@ func (l *ControllerLink) apply(img *meta.Image) {
 	}
 	b.SetPeers(peers)
 	self := b.cfg.NodeID
+	// Deletions first: a name may come back with a new id in the same image.
+	for name, id := range l.topicIDs {
+		if t := img.Topic(name); t == nil || t.ID != id {
+			if err := b.removeClusterTopic(name, id); err != nil {
+				b.logger.Warn("applying metadata: deleting topic", "topic", name, "err", err)
+			}
+			l.forgetTopic(name)
+		}
+	}
+	sweep := false
+	if !l.reconciled && l.registeredIn(img) {
+		// The image holds this process's registration, so every deletion and reassignment
+		// committed before it (while this broker was down) is in it too: a controlled topic it
+		// lacks is gone, and a partition it no longer names this broker for moved away.
+		l.reconciled, sweep = true, true
+		for name, id := range b.orphanTopics(img) {
+			b.logger.Info("applying metadata: removing a topic deleted while this broker was down", "topic", name)
+			if err := b.removeClusterTopic(name, id); err != nil {
+				b.logger.Warn("applying metadata: deleting topic", "topic", name, "err", err)
+			}
+		}
+	}
 	for _, name := range img.TopicNames() {
 		t := img.Topic(name)
-		if err := b.EnsureTopic(name, int32(len(t.Partitions)), cloneConfigs(t.Configs)); err != nil {
+		if err := b.applyClusterTopic(name, t.ID, int32(len(t.Partitions)), t.Configs); err != nil {
 			b.logger.Warn("applying metadata: topic", "topic", name, "err", err)
 			continue
 		}
+		l.topicIDs[name] = t.ID
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			if !p.IsReplica(self) {
-				continue
-			}
+			k := tpKeyMeta{name, int32(i)}
+			prev, had := l.states[k]
 			ps := PartitionState{Topic: name, Partition: int32(i), Replicas: p.Replicas, ISR: p.ISR,
 				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
-			k := tpKeyMeta{name, int32(i)}
-			if prev, ok := l.states[k]; ok && prev.LeaderEpoch == ps.LeaderEpoch && prev.PartitionEpoch == ps.PartitionEpoch {
+			if had && prev.LeaderEpoch == ps.LeaderEpoch && prev.PartitionEpoch == ps.PartitionEpoch {
 				continue
 			}
 			if err := b.SetPartitionState(ps); err != nil {
@@ -577,11 +669,145 @@ func (l *ControllerLink) apply(img *meta.Image) {
 				continue
 			}
 			l.states[k] = ps
+			if had && slices.Contains(prev.Replicas, self) && !p.IsReplica(self) {
+				// Reassigned away (KIP-455): the new replicas hold the data now.
+				if err := b.dropReplicaData(name, int32(i)); err != nil {
+					b.logger.Warn("applying metadata: removing a moved replica's log", "topic", name, "partition", i, "err", err)
+				}
+			}
 		}
+	}
+	if sweep {
+		l.sweepMovedReplicas(img)
 	}
 	l.image.Store(img)
 	next := make(chan struct{})
 	close(*l.applied.Swap(&next))
+}
+
+// sweepMovedReplicas empties this broker's copies of the partitions img does not name it a
+// replica of: ones reassigned away while it was down (the reassignment's own apply empties them
+// when it sees it happen).
+func (l *ControllerLink) sweepMovedReplicas(img *meta.Image) {
+	b, self := l.b, l.b.cfg.NodeID
+	for _, name := range img.TopicNames() {
+		t := img.Topic(name)
+		for i := range t.Partitions {
+			if t.Partitions[i].IsReplica(self) {
+				continue
+			}
+			if p := b.lookupPartition(name, int32(i)); p != nil && p.log.LogEndOffset() > 0 {
+				if err := b.dropReplicaData(name, int32(i)); err != nil {
+					b.logger.Warn("applying metadata: removing a moved replica's log", "topic", name, "partition", i, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// registeredIn reports whether img holds this process's registration.
+func (l *ControllerLink) registeredIn(img *meta.Image) bool {
+	br := img.Broker(l.b.cfg.NodeID)
+	return br != nil && br.IncarnationID == l.incarnation
+}
+
+// orphanTopics lists the controlled topics this broker holds that img does not (by name and
+// id), with their ids.
+func (b *Broker) orphanTopics(img *meta.Image) map[string][16]byte {
+	out := map[string][16]byte{}
+	for name, t := range *b.topicsView.Load() {
+		if it := img.Topic(name); t.controlled && (it == nil || it.ID != t.id) {
+			out[name] = t.id
+		}
+	}
+	return out
+}
+
+// forgetTopic drops what the watch loop remembers of a removed topic, so a topic created again
+// under the same name is applied from scratch (its epochs start again at 0).
+func (l *ControllerLink) forgetTopic(name string) {
+	delete(l.topicIDs, name)
+	for k := range l.states {
+		if k.topic == name {
+			delete(l.states, k)
+		}
+	}
+}
+
+// applyClusterTopic makes this broker's copy of a topic match the image: created with the
+// controller's id, grown to its partition count, its configs (AlterTopicConfig records) applied
+// to the running partitions. A copy under another id is a deleted topic's and is removed first.
+func (b *Broker) applyClusterTopic(name string, id [16]byte, partitions int32, configs map[string]string) error {
+	if !validTopicName(name) {
+		return fmt.Errorf("topic name %q is illegal", name)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.topics[name]
+	if t != nil && t.id != id {
+		if err := b.removeTopicLocked(t); err != nil {
+			return err
+		}
+		t = nil
+	}
+	if t == nil {
+		t, err := b.createTopicWithIDLocked(name, id, partitions, cloneConfigs(configs))
+		if err == nil {
+			t.controlled = true
+			err = b.saveTopicsLocked()
+		}
+		return err
+	}
+	if int32(len(t.partitions)) < partitions {
+		if err := b.growTopicLocked(t, partitions); err != nil {
+			return err
+		}
+		t = b.topics[name]
+	}
+	if maps.Equal(t.configs, configs) {
+		return nil
+	}
+	cfg, err := topicLogConfig(b.cfg.LogDefaults, configs)
+	if err != nil {
+		return err
+	}
+	if err := b.setTopicConfigsLocked(t, cloneConfigs(configs), cfg); err != nil {
+		return err
+	}
+	b.logger.Info("applied topic configs", "topic", name, "configs", configs)
+	return nil
+}
+
+// removeClusterTopic removes this broker's copy of a topic the controller deleted, if it is that
+// topic (same id).
+func (b *Broker) removeClusterTopic(name string, id [16]byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t := b.topics[name]; t != nil && t.id == id {
+		return b.removeTopicLocked(t)
+	}
+	return nil
+}
+
+// dropReplicaData empties the log of a partition this broker no longer replicates: its segments
+// go and the log restarts empty, as Kafka deletes a removed replica's log directory (here the
+// directory stays, as every broker keeps one per partition). Should the partition come back here,
+// the follower fetches it again from the leader's log start.
+func (b *Broker) dropReplicaData(topic string, partition int32) error {
+	p := b.lookupPartition(topic, partition)
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rp := p.replica.Load(); rp != nil && rp.View().IsReplica(b.cfg.NodeID) {
+		return nil // assigned here again since
+	}
+	if err := p.log.TruncateFully(0); err != nil {
+		return err
+	}
+	b.logger.Info("removed a reassigned replica's data", "topic", topic, "partition", partition)
+	return p.rebuildProducerState()
 }
 
 // waitApplied waits until an image satisfying ok has been applied to this broker.
@@ -676,28 +902,8 @@ func (l *ControllerLink) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateT
 				fail(metaErrorCode(err), err.Error())
 			}
 		default:
-			id = newTopicID()
-			err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
-				if t := img.Topic(rt.Topic); t != nil && t.ID == id {
-					return nil, nil // committed before a controller change: done
-				}
-				rec, err := meta.CreateTopicRecord(img, rt.Topic, id, partitions, int(rf), configs)
-				if err != nil {
-					return nil, err
-				}
-				return []meta.Record{rec}, nil
-			}, func(addr string) error {
-				// The active controller picks the id; wait for the image holding it.
-				var err error
-				id, err = remoteCreateTopic(ctx, addr, rt, partitions, rf, timeout)
-				return err
-			})
-			if err == nil {
-				err = l.waitApplied(ctx, func(img *meta.Image) bool {
-					t := img.Topic(rt.Topic)
-					return t != nil && t.ID == id
-				})
-			}
+			var err error
+			id, err = l.createTopic(ctx, rt, partitions, rf, configs, timeout)
 			switch {
 			case err == nil:
 				b.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions, "replication_factor", rf)
@@ -716,6 +922,36 @@ func (l *ControllerLink) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateT
 	return resp
 }
 
+// createTopic creates one topic through the active controller (placement over the unfenced
+// brokers) and returns its id once this broker has applied it. rt is what is forwarded when the
+// active controller is in another process.
+func (l *ControllerLink) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTopic, partitions int32, rf int16,
+	configs map[string]string, timeout time.Duration) ([16]byte, error) {
+	id := newTopicID()
+	err := l.submit(ctx, func(img *meta.Image) ([]meta.Record, error) {
+		if t := img.Topic(rt.Topic); t != nil && t.ID == id {
+			return nil, nil // committed before a controller change: done
+		}
+		rec, err := meta.CreateTopicRecord(img, rt.Topic, id, partitions, int(rf), configs)
+		if err != nil {
+			return nil, err
+		}
+		return []meta.Record{rec}, nil
+	}, func(addr string) error {
+		// The active controller picks the id; wait for the image holding it.
+		var err error
+		id, err = remoteCreateTopic(ctx, addr, rt, partitions, rf, timeout)
+		return err
+	})
+	if err == nil {
+		err = l.waitApplied(ctx, func(img *meta.Image) bool {
+			t := img.Topic(rt.Topic)
+			return t != nil && t.ID == id
+		})
+	}
+	return id, err
+}
+
 // metaErrorCode maps a controller decision's error to a Kafka error code.
 func metaErrorCode(err error) int16 {
 	var kc *kafkaCodeError
@@ -732,8 +968,20 @@ func metaErrorCode(err error) int16 {
 		return errInvalidPartitions
 	case errors.Is(err, meta.ErrInvalidConfig):
 		return errInvalidConfig
-	case errors.Is(err, meta.ErrInvalidReplicas):
+	case errors.Is(err, meta.ErrInvalidReplicas), errors.Is(err, meta.ErrIneligibleReplica):
 		return errInvalidReplicaAssignment
+	case errors.Is(err, meta.ErrUnknownTopic), errors.Is(err, meta.ErrUnknownPartition):
+		return errUnknownTopicOrPartition
+	case errors.Is(err, meta.ErrElectionNotNeeded):
+		return errElectionNotNeeded
+	case errors.Is(err, meta.ErrPreferredLeaderNotAvailable):
+		return errPreferredLeaderNotAvail
+	case errors.Is(err, meta.ErrEligibleLeadersNotAvailable):
+		return errEligibleLeadersNotAvail
+	case errors.Is(err, meta.ErrNoReassignmentInProgress):
+		return errNoReassignmentInProgress
+	case errors.Is(err, meta.ErrInvalidElection):
+		return errInvalidRequest
 	default:
 		return errUnknownServerError
 	}
@@ -768,6 +1016,7 @@ func (l *ControllerLink) clusterMetadata(r *kmsg.MetadataRequest) *kmsg.Metadata
 			}
 		}
 	}
+	allowAuto := l.b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
 	for _, name := range names {
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic = strPtr(name)
@@ -775,8 +1024,10 @@ func (l *ControllerLink) clusterMetadata(r *kmsg.MetadataRequest) *kmsg.Metadata
 		switch {
 		case t == nil && !validTopicName(name):
 			mt.ErrorCode = errInvalidTopic
+		case t == nil && allowAuto:
+			mt.ErrorCode = l.autoCreate(img, name) // LEADER_NOT_AVAILABLE while it is created
 		case t == nil:
-			mt.ErrorCode = errUnknownTopicOrPartition // no auto-creation in cluster mode yet
+			mt.ErrorCode = errUnknownTopicOrPartition
 		default:
 			mt.TopicID, mt.IsInternal = t.ID, isInternalTopic(name)
 			for i := range t.Partitions {

@@ -3,10 +3,13 @@ package broker
 // Forwarding to the active controller over the network.
 //
 // A broker whose node is not the active controller sends what the controller must decide —
-// registration, heartbeats, ISR changes, producer-id blocks, CreateTopics and CreatePartitions —
-// to the active controller's broker on its Kafka listener, as Kafka's own broker-to-controller
-// APIs: BrokerRegistration (62), BrokerHeartbeat (63), AlterPartition (56, v1: topics by name),
-// AllocateProducerIds (67); CreateTopics (19) and CreatePartitions (37) are re-sent as they are.
+// registration, heartbeats, ISR changes, producer-id blocks and the admin requests — to the
+// active controller's broker on its Kafka listener, as Kafka's own broker-to-controller APIs:
+// BrokerRegistration (62), BrokerHeartbeat (63), AlterPartition (56, v1: topics by name),
+// AllocateProducerIds (67); CreateTopics (19), DeleteTopics (20, v6 by topic id), AlterConfigs
+// (33), CreatePartitions (37), ElectLeaders (43), IncrementalAlterConfigs (44) and
+// AlterPartitionReassignments (45) are re-sent as they are, one topic, resource or partition per
+// request (controller_ops.go).
 //
 // Why the Kafka listener and not a private protocol on the CONTROLLER listener: that port belongs
 // to hashicorp/raft's TCP transport, which owns the socket and its framing (sharing it would need
@@ -350,18 +353,24 @@ func (l *ControllerLink) serveControllerRPC(req *netio.Request, w netio.Response
 	b.parked.Add(1)
 	go func() {
 		defer b.parked.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), rpcDefaultTimeout)
+		ctx, cancel := l.stopContext(rpcDefaultTimeout)
 		defer cancel()
-		go func() {
-			select {
-			case <-l.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		resp := l.answerControllerRPC(ctx, kreq)
 		w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
 	}()
+}
+
+// stopContext is a context ending after timeout or when the link stops.
+func (l *ControllerLink) stopContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	go func() {
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // registered reports whether id is registered at epoch in the active controller's image.

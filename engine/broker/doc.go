@@ -11,11 +11,15 @@
 //
 // Controller (controller.go): AttachController links the broker to a meta.Controller. The link
 // registers the broker and heartbeats; on the active controller it fences brokers past
-// broker.session.timeout.ms; it applies every image (SetPeers, EnsureTopic, SetPartitionState);
-// it commits ISR changes as ChangeISR records; CreateTopics, CreatePartitions, Metadata,
-// DescribeCluster and InitProducerId (producer-id blocks) go through the image. Decisions run on
-// the active controller's link, reached through ControllerLinkConfig.Route: in-process only until
-// a forwarding RPC exists. Its loops take no broker lock while waiting on Raft.
+// broker.session.timeout.ms and completes partition reassignments; it applies every image
+// (SetPeers, topics with the controller's ids and configs, deletions, SetPartitionState for every
+// partition, so a broker never serves one it holds no replica of); it commits ISR changes as
+// ChangeISR records; CreateTopics, CreatePartitions, Metadata (with auto-creation),
+// DescribeCluster, InitProducerId (producer-id blocks), DeleteTopics, topic AlterConfigs and
+// IncrementalAlterConfigs, ElectLeaders and partition reassignments go through the image
+// (controller_ops.go). Decisions run on the active controller's link, reached through
+// ControllerLinkConfig.Route in-process, or forwarded to its Kafka listener (controller_rpc.go).
+// Its loops take no broker lock while waiting on Raft.
 //
 // Metrics (metrics*.go): the Broker is a prometheus.Collector. The request path only adds to
 // atomics (per-topic bytes and records, per-API latency buckets); Collect reads them, the

@@ -25,6 +25,11 @@ const (
 	errKafkaStorage             int16 = 56
 	errFencedLeaderEpoch        int16 = 74
 	errUnknownLeaderEpoch       int16 = 75
+	errPreferredLeaderNotAvail  int16 = 80 // PREFERRED_LEADER_NOT_AVAILABLE
+	errEligibleLeadersNotAvail  int16 = 83 // ELIGIBLE_LEADERS_NOT_AVAILABLE
+	errElectionNotNeeded        int16 = 84
+	errNoReassignmentInProgress int16 = 85
+	errUnknownTopicID           int16 = 100
 	errUnsupportedEndpointType  int16 = 119
 	errUnknownServerError       int16 = -1
 )

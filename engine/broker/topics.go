@@ -20,9 +20,12 @@ import (
 const topicsFile = "__sluice_topics.json"
 
 type topic struct {
-	name       string
-	id         [16]byte
-	configs    map[string]string // explicitly set topic configs (Kafka names)
+	name    string
+	id      [16]byte
+	configs map[string]string // explicitly set topic configs (Kafka names)
+	// controlled: created from the Raft controller's image, so removed when the image no longer
+	// holds it (a single node's topics, kept in a data directory started in a cluster, are not).
+	controlled bool
 	partitions []*partition
 	metrics    *topicMetrics // shared by the copies CreatePartitions publishes
 }
@@ -56,6 +59,7 @@ type topicRecord struct {
 	ID         string            `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	Controlled bool              `json:"controlled,omitempty"`
 }
 
 func partitionDir(root, topic string, p int32) string {
@@ -102,7 +106,7 @@ func (b *Broker) loadTopics() error {
 	}
 	b.nextProducerID.Store(st.NextProducerID)
 	for _, tr := range st.Topics {
-		t := &topic{name: tr.Name, configs: tr.Configs, metrics: new(topicMetrics)}
+		t := &topic{name: tr.Name, configs: tr.Configs, controlled: tr.Controlled, metrics: new(topicMetrics)}
 		if t.configs == nil {
 			t.configs = map[string]string{}
 		}
@@ -131,7 +135,7 @@ func (b *Broker) loadTopics() error {
 func (b *Broker) saveTopicsLocked() error {
 	st := topicsState{NextProducerID: b.nextProducerID.Load()}
 	for _, t := range b.topics {
-		st.Topics = append(st.Topics, topicRecord{Name: t.name, ID: formatUUID(t.id), Partitions: int32(len(t.partitions)), Configs: t.configs})
+		st.Topics = append(st.Topics, topicRecord{Name: t.name, ID: formatUUID(t.id), Partitions: int32(len(t.partitions)), Configs: t.configs, Controlled: t.controlled})
 	}
 	raw, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -145,11 +149,17 @@ var writeFileAtomic = fsutil.WriteFileAtomic
 
 // createTopicLocked creates a topic's partitions on disk and records it. Caller holds b.mu.
 func (b *Broker) createTopicLocked(name string, partitions int32, configs map[string]string) (*topic, error) {
+	return b.createTopicWithIDLocked(name, newTopicID(), partitions, configs)
+}
+
+// createTopicWithIDLocked is createTopicLocked with the topic id given (the controller's, in a
+// cluster, so every broker names the topic by the same id). Caller holds b.mu.
+func (b *Broker) createTopicWithIDLocked(name string, id [16]byte, partitions int32, configs map[string]string) (*topic, error) {
 	cfg, err := topicLogConfig(b.cfg.LogDefaults, configs)
 	if err != nil {
 		return nil, err
 	}
-	t := &topic{name: name, id: newTopicID(), configs: configs, metrics: new(topicMetrics)}
+	t := &topic{name: name, id: id, configs: configs, metrics: new(topicMetrics)}
 	for p := int32(0); p < partitions; p++ {
 		pt, err := b.openPartition(t, p, cfg)
 		if err != nil {

@@ -671,25 +671,41 @@ func deleteTopicsVersionCase(t *testing.T, tb *testBroker, c *rawClient, v int16
 	topic := fmt.Sprintf("delete-v%d", v)
 	rawCreateTopic(t, c, topic, 2)
 	produceOne(t, c, apis[0].max, topic, 1, testBatch(time.Now().UnixMilli(), "gone"))
-	del := func() kmsg.DeleteTopicsResponseTopic {
+	id := tb.b.lookupTopic(topic).id
+	del := func(byID bool) kmsg.DeleteTopicsResponseTopic {
 		t.Helper()
 		req := versioned(kmsg.NewPtrDeleteTopicsRequest(), v)
 		req.TimeoutMillis = 5000
-		req.TopicNames = []string{topic}
+		if v >= 6 {
+			rt := kmsg.NewDeleteTopicsRequestTopic()
+			if byID {
+				rt.TopicID = id
+			} else {
+				rt.Topic = strPtr(topic)
+			}
+			req.Topics = append(req.Topics, rt)
+		} else {
+			req.TopicNames = []string{topic}
+		}
 		resp := c.do(req).(*kmsg.DeleteTopicsResponse)
-		if len(resp.Topics) != 1 || resp.Topics[0].Topic == nil || *resp.Topics[0].Topic != topic {
+		if len(resp.Topics) != 1 || (!byID && (resp.Topics[0].Topic == nil || *resp.Topics[0].Topic != topic)) {
 			t.Fatalf("delete topics v%d: %+v", v, resp.Topics)
 		}
 		return resp.Topics[0]
 	}
-	if r := del(); r.ErrorCode != 0 {
+	if r := del(v >= 6); r.ErrorCode != 0 {
 		t.Fatalf("delete topics v%d: error %d", v, r.ErrorCode)
 	}
 	if tb.b.lookupTopic(topic) != nil {
 		t.Fatalf("delete topics v%d: %s still exists", v, topic)
 	}
-	if r := del(); r.ErrorCode != errUnknownTopicOrPartition {
+	if r := del(false); r.ErrorCode != errUnknownTopicOrPartition {
 		t.Errorf("delete topics v%d of a deleted topic: error %d, want %d", v, r.ErrorCode, errUnknownTopicOrPartition)
+	}
+	if v >= 6 {
+		if r := del(true); r.ErrorCode != errUnknownTopicID || r.TopicID != id {
+			t.Errorf("delete topics v%d of a deleted topic id: error %d, want %d (UNKNOWN_TOPIC_ID)", v, r.ErrorCode, errUnknownTopicID)
+		}
 	}
 	// Recreated, the topic starts empty.
 	rawCreateTopic(t, c, topic, 2)

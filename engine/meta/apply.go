@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -31,6 +32,13 @@ var (
 	ErrStaleProducerIDs         = errors.New("stale producer id block")     // retry: another block came first
 	ErrInvalidProducerIDs       = errors.New("invalid producer id block")   // a size outside 1..producerIDBlockSizeMax
 	ErrInvalidReplicationFactor = errors.New("invalid replication factor")  // INVALID_REPLICATION_FACTOR
+
+	// Answers of the controller's decisions (decide.go), never of Apply.
+	ErrElectionNotNeeded           = errors.New("election not needed")            // ELECTION_NOT_NEEDED
+	ErrPreferredLeaderNotAvailable = errors.New("preferred leader not available") // PREFERRED_LEADER_NOT_AVAILABLE
+	ErrEligibleLeadersNotAvailable = errors.New("eligible leaders not available") // ELIGIBLE_LEADERS_NOT_AVAILABLE
+	ErrNoReassignmentInProgress    = errors.New("no reassignment in progress")    // NO_REASSIGNMENT_IN_PROGRESS
+	ErrInvalidElection             = errors.New("invalid election type")          // INVALID_REQUEST
 )
 
 // Limits on what a record may ask for. Decoders bound allocations by the bytes they hold; these
@@ -104,6 +112,8 @@ func (b *builder) apply(rec Record) error {
 		return b.electLeader(r)
 	case AllocateProducerIDs:
 		return b.allocateProducerIDs(r)
+	case ReassignPartition:
+		return b.reassignPartition(r)
 	case nil:
 		return errors.New("nil record")
 	default:
@@ -464,6 +474,45 @@ func (b *builder) electLeader(r ElectLeader) error {
 	}
 	b.topicMut(t.Name).Partitions[r.Partition] = next
 	return nil
+}
+
+func (b *builder) reassignPartition(r ReassignPartition) error {
+	t, p, err := b.partitionOf(r.TopicID, r.Partition, r.PartitionEpoch)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s-%d", t.Name, r.Partition)
+	for _, id := range r.ISR {
+		if !p.InISR(id) {
+			return fmt.Errorf("%s: the controller only shrinks the ISR %v, not to %v: %w", name, p.ISR, r.ISR, ErrInvalidISR)
+		}
+	}
+	if r.Leader != NoLeader && !p.InISR(r.Leader) {
+		return fmt.Errorf("%s: %d is not in the ISR %v: %w", name, r.Leader, p.ISR, ErrUncleanElection)
+	}
+	next := *p
+	next.Replicas, next.ISR, next.Leader = clone32(r.Replicas), clone32(r.ISR), r.Leader
+	next.AddingReplicas, next.RemovingReplicas = nilIfEmpty(r.Adding), nilIfEmpty(r.Removing)
+	next.PartitionEpoch++
+	if next.Leader != p.Leader {
+		next.LeaderEpoch++
+	}
+	if err := partitionValid(b.img, &next); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if next.Leader == p.Leader && sameSet(next.ISR, p.ISR) && slices.Equal(next.Replicas, p.Replicas) &&
+		sameSet(next.AddingReplicas, p.AddingReplicas) && sameSet(next.RemovingReplicas, p.RemovingReplicas) {
+		return fmt.Errorf("%s: assignment unchanged: %w", name, ErrNoChange)
+	}
+	b.topicMut(t.Name).Partitions[r.Partition] = next
+	return nil
+}
+
+func nilIfEmpty(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return clone32(s)
 }
 
 func (b *builder) allocateProducerIDs(r AllocateProducerIDs) error {

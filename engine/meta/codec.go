@@ -19,14 +19,17 @@ import (
 //
 // A snapshot is an image:
 //
-//	image   = "SLMI" version:u8 (=1) body crc32c:u32be   (the CRC covers everything before it)
+//	image   = "SLMI" version:u8 (=2) body crc32c:u32be   (the CRC covers everything before it)
+//
+// Version 2 added each partition's adding and removing replicas (reassignments); version 1
+// images decode with none.
 //
 // Decoders never allocate more than the input could describe (every list item takes at least
 // one byte), reject trailing bytes, and return errors wrapping ErrCorrupt.
 
 const (
 	batchVersion = 1
-	imageVersion = 1
+	imageVersion = 2
 	imageMagic   = "SLMI"
 )
 
@@ -118,6 +121,15 @@ func appendRecord(dst []byte, rec Record) []byte {
 		e.i64(r.BrokerEpoch)
 		e.i64(r.FirstProducerID)
 		e.i64(int64(r.Size))
+	case ReassignPartition:
+		e.raw16(r.TopicID)
+		e.i64(int64(r.Partition))
+		e.i64(int64(r.PartitionEpoch))
+		e.int32s(r.Replicas)
+		e.int32s(r.Adding)
+		e.int32s(r.Removing)
+		e.int32s(r.ISR)
+		e.i64(int64(r.Leader))
 	default:
 		panic(fmt.Sprintf("BUG: meta: encoding unknown record %T", rec))
 	}
@@ -161,6 +173,9 @@ func (d *decoder) record() Record {
 		return ElectLeader{TopicID: d.raw16(), Partition: d.i32(), PartitionEpoch: d.i32(), Leader: d.i32(), ISR: d.int32s(), Unclean: d.bool()}
 	case TypeAllocateProducerIDs:
 		return AllocateProducerIDs{BrokerID: d.i32(), BrokerEpoch: d.i64(), FirstProducerID: d.i64(), Size: d.i32()}
+	case TypeReassignPartition:
+		return ReassignPartition{TopicID: d.raw16(), Partition: d.i32(), PartitionEpoch: d.i32(), Replicas: d.int32s(),
+			Adding: d.int32s(), Removing: d.int32s(), ISR: d.int32s(), Leader: d.i32()}
 	default:
 		d.fail("unknown record type %d", uint8(t))
 		return nil
@@ -204,6 +219,8 @@ func EncodeImage(img *Image) []byte {
 			e.i64(int64(p.Leader))
 			e.i64(int64(p.LeaderEpoch))
 			e.i64(int64(p.PartitionEpoch))
+			e.int32s(p.AddingReplicas)
+			e.int32s(p.RemovingReplicas)
 		}
 	}
 	ids := make([]int32, 0, len(img.producerBlocks))
@@ -232,8 +249,9 @@ func DecodeImage(buf []byte) (*Image, error) {
 		return nil, fmt.Errorf("%w: image CRC %08x, stored %08x", ErrCorrupt, got, sum)
 	}
 	d := &decoder{b: body[len(imageMagic):]}
-	if v := d.u8(); d.err == nil && v != imageVersion {
-		return nil, fmt.Errorf("%w: image version %d", ErrCorrupt, v)
+	version := d.u8()
+	if d.err == nil && (version < 1 || version > imageVersion) {
+		return nil, fmt.Errorf("%w: image version %d", ErrCorrupt, version)
 	}
 	img := Empty.clone()
 	img.offset = d.uvarint()
@@ -259,7 +277,11 @@ func DecodeImage(buf []byte) (*Image, error) {
 		m := d.count()
 		t.Partitions = make([]Partition, 0, m)
 		for j := 0; j < m && d.err == nil; j++ {
-			t.Partitions = append(t.Partitions, Partition{Replicas: d.int32s(), ISR: d.int32s(), Leader: d.i32(), LeaderEpoch: d.i32(), PartitionEpoch: d.i32()})
+			p := Partition{Replicas: d.int32s(), ISR: d.int32s(), Leader: d.i32(), LeaderEpoch: d.i32(), PartitionEpoch: d.i32()}
+			if version >= 2 {
+				p.AddingReplicas, p.RemovingReplicas = nilIfEmpty(d.int32s()), nilIfEmpty(d.int32s())
+			}
+			t.Partitions = append(t.Partitions, p)
 		}
 		if _, dup := img.topics[t.Name]; dup {
 			d.fail("topic %s twice", t.Name)

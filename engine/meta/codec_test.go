@@ -24,6 +24,8 @@ func allRecords() []Record {
 		ElectLeader{TopicID: tid, Partition: 1, PartitionEpoch: 5, Leader: NoLeader, ISR: []int32{3}},
 		ElectLeader{TopicID: tid, Partition: 1, PartitionEpoch: 6, Leader: 2, ISR: []int32{2}, Unclean: true},
 		AllocateProducerIDs{BrokerID: 1, BrokerEpoch: 4, FirstProducerID: 1 << 50, Size: 1000},
+		ReassignPartition{TopicID: tid, Partition: 2, PartitionEpoch: 7, Replicas: []int32{4, 2, 1}, Adding: []int32{4},
+			Removing: []int32{1}, ISR: []int32{1, 2}, Leader: 1},
 	}
 }
 
@@ -95,11 +97,28 @@ func scenarioImage(t testing.TB) *Image {
 		func(*Image) []Record {
 			return []Record{AllocateProducerIDs{BrokerID: 3, BrokerEpoch: 3, FirstProducerID: 1000, Size: 1000}}
 		},
+		func(img *Image) []Record { // a reassignment in progress
+			p := img.Partition("orders", 0)
+			target := []int32{9}
+			for _, r := range p.Replicas {
+				if r != 9 && len(target) < 3 {
+					target = append(target, r)
+				}
+			}
+			rec, err := ReassignPartitionRecord(img, "orders", 0, target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []Record{rec}
+		},
 	}
 	for _, step := range steps {
 		if img, err = ApplyBatch(img, step(img)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if !img.Partition("orders", 0).Reassigning() {
+		t.Fatalf("scenario without a reassignment in progress:\n%s", img)
 	}
 	img.offset = 42
 	return img

@@ -37,6 +37,10 @@ import (
 //	decide-expire now=MS timeout=MS               FenceExpiredRecords
 //	decide-preferred                              PreferredLeaderRecords
 //	decide-leaderless                             ElectLeaderlessRecords
+//	decide-elect topic=T p=N type=preferred|unclean   ElectLeaderRecord
+//	decide-delete name=T                          DeleteTopicRecord
+//	decide-reassign topic=T p=N [replicas=(…)]    ReassignPartitionRecord (no replicas: cancel)
+//	decide-complete                               CompleteReassignmentRecords
 //	place brokers=(…) [racks=(…)] partitions=N rf=N [start=N]   PlaceReplicas alone
 //
 // policy unclean=B sets the cluster default of unclean.leader.election.enable.
@@ -397,6 +401,49 @@ func (s *script) run(t *testing.T, d *datadriven.TestData) string {
 		return s.decided(PreferredLeaderRecords(s.img, nil))
 	case "decide-leaderless":
 		return s.decided(ElectLeaderlessRecords(s.img, s.pol))
+	case "decide-elect":
+		var topic, typ string
+		d.ScanArgs(t, "topic", &topic)
+		d.ScanArgs(t, "type", &typ)
+		et := ElectionPreferred
+		if typ == "unclean" {
+			et = ElectionUnclean
+		}
+		p := int32(intArg(t, d, "p", 0))
+		rec, err := ElectLeaderRecord(s.img, topic, p, et)
+		if err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		return s.decided([]Record{rec}) + s.partitionLine(topic, p)
+	case "decide-delete":
+		var name string
+		d.ScanArgs(t, "name", &name)
+		rec, err := DeleteTopicRecord(s.img, name, TopicID{})
+		if err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		return s.decided([]Record{rec})
+	case "decide-reassign":
+		var topic string
+		d.ScanArgs(t, "topic", &topic)
+		p := int32(intArg(t, d, "p", 0))
+		var target []int32
+		if d.HasArg("replicas") {
+			target = int32s(t, d, "replicas")
+			if target == nil {
+				target = []int32{}
+			}
+		}
+		rec, err := ReassignPartitionRecord(s.img, topic, p, target)
+		if err != nil {
+			return "error: " + err.Error() + "\n"
+		}
+		if rec == nil {
+			return "no records\n"
+		}
+		return s.decided([]Record{rec}) + s.partitionLine(topic, p)
+	case "decide-complete":
+		return s.decided(CompleteReassignmentRecords(s.img))
 	case "place":
 		ids := int32s(t, d, "brokers")
 		var racks []string

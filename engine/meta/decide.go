@@ -3,6 +3,7 @@ package meta
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -299,8 +300,8 @@ func ElectLeaderlessRecords(img *Image, pol Policy) []Record {
 
 // PreferredLeaderRecords moves leadership back to each partition's preferred replica
 // (Replicas[0]) where it is an unfenced ISR member and not already leading (Kafka's preferred
-// leader election, ElectLeaders with type PREFERRED). only limits it to some partitions (topic →
-// partition ids); nil means all.
+// leader election, ElectLeaders with type PREFERRED, for every partition; auto.leader.rebalance).
+// only limits it to some partitions (topic → partition ids); nil means all.
 func PreferredLeaderRecords(img *Image, only map[string][]int32) []Record {
 	var recs []Record
 	img.forEachPartition(func(t *Topic, pid int32, p *Partition) {
@@ -310,13 +311,199 @@ func PreferredLeaderRecords(img *Image, only map[string][]int32) []Record {
 				return
 			}
 		}
-		pref := p.Replicas[0]
-		if p.Leader == pref || !p.InISR(pref) || !unfenced(img, pref) {
-			return
+		if rec, err := preferredElection(img, t, pid, p); err == nil {
+			recs = append(recs, rec)
 		}
-		recs = append(recs, ElectLeader{TopicID: t.ID, Partition: pid, PartitionEpoch: p.PartitionEpoch, Leader: pref, ISR: p.ISR})
 	})
 	return recs
+}
+
+// ElectionType is ElectLeaders' election type, Kafka's numbering.
+type ElectionType int8
+
+const (
+	ElectionPreferred ElectionType = 0
+	ElectionUnclean   ElectionType = 1
+)
+
+// ElectLeaderRecord decides one partition's election as Kafka's ElectLeaders does.
+//
+// PREFERRED elects Replicas[0] (the target's first replica during a reassignment): it is
+// ErrElectionNotNeeded when that replica already leads and ErrPreferredLeaderNotAvailable when it
+// is fenced or out of sync.
+//
+// UNCLEAN elects only for a partition without a leader: an unfenced ISR member if there is one
+// (a clean election), else the first unfenced replica, which leads alone in a record marked
+// Unclean (acknowledged records it lacks are lost: the operator asked for it). It is
+// ErrElectionNotNeeded when the partition has a leader and ErrEligibleLeadersNotAvailable when
+// no replica is unfenced.
+func ElectLeaderRecord(img *Image, topic string, partition int32, typ ElectionType) (Record, error) {
+	t, p, err := partitionNamed(img, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case ElectionPreferred:
+		return preferredElection(img, t, partition, p)
+	case ElectionUnclean:
+		if p.Leader != NoLeader {
+			return nil, fmt.Errorf("%s-%d is led by %d: %w", topic, partition, p.Leader, ErrElectionNotNeeded)
+		}
+		e := ElectLeader{TopicID: t.ID, Partition: partition, PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}
+		e.Leader = firstIn(p.Replicas, func(r int32) bool { return p.InISR(r) && unfenced(img, r) })
+		if e.Leader == NoLeader {
+			e.Leader = firstIn(p.Replicas, func(r int32) bool { return unfenced(img, r) })
+			e.ISR, e.Unclean = []int32{e.Leader}, true
+		}
+		if e.Leader == NoLeader {
+			return nil, fmt.Errorf("%s-%d: no replica of %v is alive: %w", topic, partition, p.Replicas, ErrEligibleLeadersNotAvailable)
+		}
+		return e, nil
+	default:
+		return nil, fmt.Errorf("election type %d: %w", typ, ErrInvalidElection)
+	}
+}
+
+// partitionNamed finds a partition by topic name, or says it does not exist.
+func partitionNamed(img *Image, topic string, partition int32) (*Topic, *Partition, error) {
+	t := img.Topic(topic)
+	if t == nil {
+		return nil, nil, fmt.Errorf("topic %s: %w", topic, ErrUnknownTopic)
+	}
+	if partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, nil, fmt.Errorf("%s-%d: %w", topic, partition, ErrUnknownPartition)
+	}
+	return t, &t.Partitions[partition], nil
+}
+
+func preferredElection(img *Image, t *Topic, pid int32, p *Partition) (Record, error) {
+	pref := p.Replicas[0]
+	switch {
+	case p.Leader == pref:
+		return nil, fmt.Errorf("%s-%d: the preferred replica %d leads: %w", t.Name, pid, pref, ErrElectionNotNeeded)
+	case !p.InISR(pref) || !unfenced(img, pref):
+		return nil, fmt.Errorf("%s-%d: the preferred replica %d is not an unfenced member of the ISR %v: %w", t.Name, pid, pref, p.ISR, ErrPreferredLeaderNotAvailable)
+	}
+	return ElectLeader{TopicID: t.ID, Partition: pid, PartitionEpoch: p.PartitionEpoch, Leader: pref, ISR: p.ISR}, nil
+}
+
+// DeleteTopicRecord decides a topic's deletion, by name or, when name is "", by id.
+func DeleteTopicRecord(img *Image, name string, id TopicID) (DeleteTopic, error) {
+	t := img.Topic(name)
+	if name == "" {
+		t = img.TopicByID(id)
+	}
+	if t == nil {
+		return DeleteTopic{}, fmt.Errorf("topic %q id %s: %w", name, id, ErrUnknownTopic)
+	}
+	return DeleteTopic{Name: t.Name, TopicID: t.ID}, nil
+}
+
+// ReassignPartitionRecord decides a partition reassignment (KIP-455, AlterPartitionReassignments).
+//
+// target names the new replicas, preferred first; nil cancels the reassignment in progress. A
+// reassignment starts with Replicas = target followed by the original replicas leaving, Adding =
+// target − original, Removing = original − target; the new replicas catch up as followers and
+// the leader adds them to the ISR; CompleteReassignmentRecords finishes it. A target naming the
+// current replicas is no record; one that only reorders them (or, during a reassignment, names
+// the original replicas) applies at once. A new target during a reassignment replaces it,
+// starting from the original replicas. Leadership stays where it is while the leader remains a
+// replica; otherwise it goes to the first unfenced ISR member that does.
+func ReassignPartitionRecord(img *Image, topic string, partition int32, target []int32) (Record, error) {
+	t, p, err := partitionNamed(img, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	original := p.OriginalReplicas()
+	if target == nil {
+		if !p.Reassigning() {
+			return nil, fmt.Errorf("%s-%d: %w", topic, partition, ErrNoReassignmentInProgress)
+		}
+		target = original
+	}
+	if len(target) == 0 {
+		return nil, fmt.Errorf("%s-%d: empty target replicas: %w", topic, partition, ErrInvalidReplicas)
+	}
+	if err := distinct(target); err != nil {
+		return nil, fmt.Errorf("%s-%d: target replicas %v: %v: %w", topic, partition, target, err, ErrInvalidReplicas)
+	}
+	for _, id := range target {
+		if img.Broker(id) == nil {
+			return nil, fmt.Errorf("%s-%d: target replica %d is not a registered broker: %w", topic, partition, id, ErrInvalidReplicas)
+		}
+	}
+	if slices.Equal(target, p.TargetReplicas()) && (!p.Reassigning() || !slices.Equal(target, original)) {
+		return nil, nil // already the assignment, or already the reassignment in progress
+	}
+	rec := ReassignPartition{TopicID: t.ID, Partition: partition, PartitionEpoch: p.PartitionEpoch, Replicas: clone32(target)}
+	for _, r := range original {
+		if !contains(target, r) {
+			rec.Replicas = append(rec.Replicas, r)
+			rec.Removing = append(rec.Removing, r)
+		}
+	}
+	for _, r := range target {
+		if !contains(original, r) {
+			rec.Adding = append(rec.Adding, r)
+		}
+	}
+	if len(rec.Adding) == 0 && len(rec.Removing) > 0 && subset(target, p.ISR) {
+		// Only removals, and the target is in sync already: complete at once.
+		rec.Replicas, rec.Removing = clone32(target), nil
+	}
+	if err := settleLeadership(img, p, &rec); err != nil {
+		return nil, fmt.Errorf("%s-%d: %w", topic, partition, err)
+	}
+	return rec, nil
+}
+
+// settleLeadership fills rec's ISR (the partition's, less what leaves Replicas) and leader (kept
+// while it stays an ISR member, else the first unfenced ISR member in rec.Replicas' order).
+func settleLeadership(img *Image, p *Partition, rec *ReassignPartition) error {
+	rec.ISR = nil
+	for _, r := range p.ISR {
+		if contains(rec.Replicas, r) {
+			rec.ISR = append(rec.ISR, r)
+		}
+	}
+	if len(rec.ISR) == 0 {
+		return fmt.Errorf("no member of the ISR %v would remain among the replicas %v: %w", p.ISR, rec.Replicas, ErrIneligibleReplica)
+	}
+	rec.Leader = p.Leader
+	if rec.Leader == NoLeader || !contains(rec.ISR, rec.Leader) {
+		rec.Leader = firstIn(rec.Replicas, func(r int32) bool { return contains(rec.ISR, r) && unfenced(img, r) })
+	}
+	return nil
+}
+
+// CompleteReassignmentRecords completes every reassignment whose target replicas are all in the
+// ISR: the removed replicas leave Replicas and the ISR, and leadership moves into the target if
+// the leader is leaving. The active controller runs it after each change.
+func CompleteReassignmentRecords(img *Image) []Record {
+	var recs []Record
+	img.forEachPartition(func(t *Topic, pid int32, p *Partition) {
+		if !p.Reassigning() {
+			return
+		}
+		target := p.TargetReplicas()
+		if !subset(target, p.ISR) {
+			return
+		}
+		rec := ReassignPartition{TopicID: t.ID, Partition: pid, PartitionEpoch: p.PartitionEpoch, Replicas: target}
+		if settleLeadership(img, p, &rec) == nil {
+			recs = append(recs, rec)
+		}
+	})
+	return recs
+}
+
+func subset(a, b []int32) bool {
+	for _, x := range a {
+		if !contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // AllocateProducerIDsRecord decides the next producer id block for a broker.

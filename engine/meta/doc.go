@@ -10,12 +10,14 @@
 //
 //   - image.go, records.go, apply.go, invariants.go: the Image (immutable), the records (modelled
 //     on KRaft's: RegisterBroker, FenceBroker, UnfenceBroker, CreateTopic, DeleteTopic,
-//     CreatePartitions, AlterTopicConfig, ChangeISR, ElectLeader, AllocateProducerIDs) and the pure
+//     CreatePartitions, AlterTopicConfig, ChangeISR, ElectLeader, AllocateProducerIDs,
+//     ReassignPartition) and the pure
 //     ApplyBatch(image, records) → (image', error), which validates every record against the image
 //     it meets and rejects a batch all or none. No I/O, no clocks, no map-order dependence.
 //   - decide.go: the active controller's decisions, also pure: replica placement (round-robin,
 //     rack-aware), fencing a broker past broker.session.timeout.ms (Liveness, with time passed in),
-//     unfencing, leaderless and preferred leader election, producer-id blocks. They return records;
+//     unfencing, leaderless, preferred and unclean leader election (ElectLeaders), topic deletion,
+//     partition reassignment and its completion (KIP-455), producer-id blocks. They return records;
 //     they never change an image.
 //   - codec.go: the binary encodings of record batches (Raft entries) and images (snapshots), with
 //     a CRC32C on snapshots and invariants checked on every decoded image.
@@ -56,11 +58,14 @@
 //
 // # What the broker does with it
 //
-// engine/broker's ControllerLink (controller.go there) does what follows, in-process for now.
-// Propose returns a *NotControllerError naming the active controller on any other node; the
-// broker runs the decision on that node's link (ControllerLinkConfig.Route: in-process only; over
-// the network a forwarding RPC to its CONTROLLER listener, not written yet). Brokers register and heartbeat
-// to the active controller, whose loop holds a Liveness and proposes FenceExpiredRecords; leaders
-// propose ChangeISR; every broker watches the image and becomes leader or follower of each
-// partition as its Leader and Replicas say, with LeaderEpoch stamped into its batches.
+// engine/broker's ControllerLink (controller.go there) does what follows. Propose returns a
+// *NotControllerError naming the active controller on any other node; the broker runs the
+// decision on that node's link (ControllerLinkConfig.Route, in-process) or forwards the request to
+// its Kafka listener. Brokers register and heartbeat to the active controller, whose loop holds a
+// Liveness, proposes FenceExpiredRecords and completes reassignments
+// (CompleteReassignmentRecords); leaders propose ChangeISR; admin requests become the records of
+// CreateTopicRecord, CreatePartitionsRecord, DeleteTopicRecord, AlterTopicConfig,
+// ElectLeaderRecord and ReassignPartitionRecord; every broker watches the image and becomes
+// leader, follower or neither of each partition as its Leader and Replicas say, with LeaderEpoch
+// stamped into its batches.
 package meta

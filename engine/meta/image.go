@@ -76,6 +76,34 @@ type Partition struct {
 	// PartitionEpoch increases with every change of the partition. A leader's ISR change names
 	// the PartitionEpoch it started from and is rejected if another change came first.
 	PartitionEpoch int32
+	// AddingReplicas and RemovingReplicas describe a reassignment in progress (KIP-455): while
+	// one runs, Replicas is the target replicas followed by the ones leaving, AddingReplicas the
+	// target's new members and RemovingReplicas the original members not in the target. Both
+	// are empty when no reassignment runs.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment is in progress.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas is the assignment a reassignment in progress moves to (Replicas when none runs).
+func (p *Partition) TargetReplicas() []int32 { return without(p.Replicas, p.RemovingReplicas) }
+
+// OriginalReplicas is the assignment before the reassignment in progress (Replicas when none runs).
+func (p *Partition) OriginalReplicas() []int32 { return without(p.Replicas, p.AddingReplicas) }
+
+// without returns the members of s not in drop, in s's order.
+func without(s, drop []int32) []int32 {
+	var out []int32
+	for _, v := range s {
+		if !contains(drop, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // InISR reports whether broker id is in the ISR.
@@ -284,5 +312,9 @@ func (b *Broker) String() string {
 }
 
 func (p *Partition) String() string {
-	return fmt.Sprintf("replicas=%v isr=%v leader=%d leaderEpoch=%d partitionEpoch=%d", p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+	s := fmt.Sprintf("replicas=%v isr=%v leader=%d leaderEpoch=%d partitionEpoch=%d", p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+	if p.Reassigning() {
+		s += fmt.Sprintf(" adding=%v removing=%v", p.AddingReplicas, p.RemovingReplicas)
+	}
+	return s
 }

@@ -24,6 +24,8 @@ import (
 //     record (Kafka's "last replica standing"; an unclean election is the only way past it).
 //   - Leader: NoLeader, or an unfenced ISR member.
 //   - A fenced broker is in an ISR only as its sole member, and then the partition has no leader.
+//   - AddingReplicas and RemovingReplicas: distinct, disjoint subsets of Replicas, and the
+//     target (Replicas − RemovingReplicas) is not empty.
 //   - LeaderEpoch, PartitionEpoch ≥ 0. (That they only grow is Apply's to keep: electLeader and
 //     changeISR only increment them; TestApplyEpochsOnlyGrow checks it across a scenario.)
 //
@@ -121,6 +123,24 @@ func partitionValid(img *Image, p *Partition) error {
 		if img.brokers[p.Leader].Fenced {
 			return fmt.Errorf("leader %d is fenced: %w", p.Leader, ErrIneligibleReplica)
 		}
+	}
+	for _, set := range [][]int32{p.AddingReplicas, p.RemovingReplicas} {
+		if err := distinct(set); err != nil {
+			return fmt.Errorf("reassignment %v: %v: %w", set, err, ErrInvalidReplicas)
+		}
+		for _, id := range set {
+			if !contains(p.Replicas, id) {
+				return fmt.Errorf("reassigned replica %d is not a replica %v: %w", id, p.Replicas, ErrInvalidReplicas)
+			}
+		}
+	}
+	for _, id := range p.AddingReplicas {
+		if contains(p.RemovingReplicas, id) {
+			return fmt.Errorf("replica %d both adding and removing: %w", id, ErrInvalidReplicas)
+		}
+	}
+	if len(p.RemovingReplicas) >= len(p.Replicas) {
+		return fmt.Errorf("every replica %v removing: %w", p.Replicas, ErrInvalidReplicas)
 	}
 	if p.LeaderEpoch < 0 || p.PartitionEpoch < 0 {
 		return fmt.Errorf("negative epochs %d/%d: %w", p.LeaderEpoch, p.PartitionEpoch, ErrInvalidISR)

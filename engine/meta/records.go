@@ -21,6 +21,7 @@ const (
 	TypeChangeISR           RecordType = 8
 	TypeElectLeader         RecordType = 9
 	TypeAllocateProducerIDs RecordType = 10
+	TypeReassignPartition   RecordType = 11
 )
 
 var recordTypeNames = map[RecordType]string{
@@ -34,6 +35,7 @@ var recordTypeNames = map[RecordType]string{
 	TypeChangeISR:           "ChangeISR",
 	TypeElectLeader:         "ElectLeader",
 	TypeAllocateProducerIDs: "AllocateProducerIDs",
+	TypeReassignPartition:   "ReassignPartition",
 }
 
 func (t RecordType) String() string {
@@ -155,6 +157,23 @@ type AllocateProducerIDs struct {
 	Size            int32
 }
 
+// ReassignPartition changes a partition's replica assignment (KRaft's PartitionChangeRecord with
+// replicas, adding and removing replicas; KIP-455). It starts a reassignment (Replicas = target ∪
+// original, Adding = target − original, Removing = original − target), completes one (Replicas =
+// target, nothing adding or removing) or cancels one (Replicas = original). The ISR may only
+// shrink (to members still in Replicas) and the leader must be an unfenced member of it; the
+// leader epoch increases iff Leader changes, the partition epoch always does.
+type ReassignPartition struct {
+	TopicID        TopicID
+	Partition      int32
+	PartitionEpoch int32 // the epoch this change was decided on
+	Replicas       []int32
+	Adding         []int32
+	Removing       []int32
+	ISR            []int32
+	Leader         int32
+}
+
 func (RegisterBroker) Type() RecordType      { return TypeRegisterBroker }
 func (FenceBroker) Type() RecordType         { return TypeFenceBroker }
 func (UnfenceBroker) Type() RecordType       { return TypeUnfenceBroker }
@@ -165,6 +184,7 @@ func (AlterTopicConfig) Type() RecordType    { return TypeAlterTopicConfig }
 func (ChangeISR) Type() RecordType           { return TypeChangeISR }
 func (ElectLeader) Type() RecordType         { return TypeElectLeader }
 func (AllocateProducerIDs) Type() RecordType { return TypeAllocateProducerIDs }
+func (ReassignPartition) Type() RecordType   { return TypeReassignPartition }
 
 // FormatRecord renders a record on one line for logs and test traces, naming topics by name when
 // img knows them (img may be nil).
@@ -226,6 +246,12 @@ func FormatRecord(img *Image, r Record) string {
 		return s
 	case AllocateProducerIDs:
 		return fmt.Sprintf("AllocateProducerIDs broker=%d epoch=%d first=%d size=%d", r.BrokerID, r.BrokerEpoch, r.FirstProducerID, r.Size)
+	case ReassignPartition:
+		s := fmt.Sprintf("ReassignPartition %s-%d partitionEpoch=%d replicas=%v", topic(r.TopicID), r.Partition, r.PartitionEpoch, r.Replicas)
+		if len(r.Adding) > 0 || len(r.Removing) > 0 {
+			s += fmt.Sprintf(" adding=%v removing=%v", r.Adding, r.Removing)
+		}
+		return s + fmt.Sprintf(" isr=%v leader=%d", r.ISR, r.Leader)
 	default:
 		return fmt.Sprintf("%T", r)
 	}
