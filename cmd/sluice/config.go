@@ -70,6 +70,7 @@ var serveKeys = []keyDoc{
 	{"auto.leader.rebalance.enable", "true", "cluster mode: the controller moves leadership back to preferred replicas"},
 	{"leader.imbalance.check.interval.seconds", "300", "cluster mode: how often auto.leader.rebalance.enable looks"},
 	{"auto.create.topics.enable", "true", "create topics on first Metadata or Produce"},
+	{"unclean.leader.election.enable", "false", "cluster mode: elect an out-of-sync replica when no in-sync one is left (may lose acknowledged records)"},
 	{"message.max.bytes", strconv.Itoa(broker.DefaultMessageMaxBytes), "largest record batch accepted"},
 	{"socket.request.max.bytes", strconv.Itoa(defaultSocketRequestMaxBytes), "largest request frame accepted"},
 	{"log.retention.hours", strconv.Itoa(defaultRetentionHours), "time retention; log.retention.ms > .minutes > .hours"},
@@ -506,6 +507,7 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	b.NumPartitions = int32(r.int("num.partitions", broker.DefaultNumPartitions, 1, math.MaxInt32))
 	b.DefaultReplicationFactor = int16(r.int("default.replication.factor", 1, 1, math.MaxInt16))
 	b.AutoCreateTopics = r.bool("auto.create.topics.enable", true)
+	b.UncleanLeaderElection = r.bool("unclean.leader.election.enable", false)
 	b.MessageMaxBytes = int32(r.int("message.max.bytes", broker.DefaultMessageMaxBytes, 0, math.MaxInt32))
 	cfg.SocketRequestMaxBytes = int(r.int("socket.request.max.bytes", defaultSocketRequestMaxBytes, 1, math.MaxInt32))
 

@@ -211,6 +211,15 @@ func TestServeConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "unclean.leader.election.enable reaches the broker (and the controller's policy)",
+			args: []string{"--unclean.leader.election.enable=true"},
+			check: func(t *testing.T, c serveConfig) {
+				if !c.Broker.UncleanLeaderElection {
+					t.Error("unclean.leader.election.enable=true not applied")
+				}
+			},
+		},
+		{
 			name: "cluster mode: auto.leader.rebalance.enable=false",
 			args: []string{"--auto.leader.rebalance.enable=false", "--leader.imbalance.check.interval.seconds=5"},
 			check: func(t *testing.T, c serveConfig) {

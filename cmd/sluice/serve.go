@@ -192,7 +192,8 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 		}
 		if link, err = a.AttachController(broker.ControllerLinkConfig{Controller: ctrl, Host: bcfg.AdvertisedHost, Port: bcfg.AdvertisedPort,
 			SessionTimeoutMs: cfg.SessionTimeoutMs, HeartbeatIntervalMs: cfg.HeartbeatIntervalMs,
-			LeaderImbalanceCheckIntervalMs: cfg.LeaderImbalanceCheckIntervalMs}); err != nil {
+			LeaderImbalanceCheckIntervalMs: cfg.LeaderImbalanceCheckIntervalMs,
+			Policy:                         meta.Policy{UncleanLeaderElection: bcfg.UncleanLeaderElection}}); err != nil {
 			return closeBroker(b, fmt.Errorf("controller: %w", err))
 		}
 	}

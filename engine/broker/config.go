@@ -16,7 +16,11 @@ type Config struct {
 	NumPartitions            int32  // num.partitions: default for auto-created and CreateTopics -1
 	DefaultReplicationFactor int16  // default.replication.factor
 	AutoCreateTopics         bool   // auto.create.topics.enable
-	MessageMaxBytes          int32  // message.max.bytes: largest batch accepted (topic: max.message.bytes)
+	// UncleanLeaderElection is unclean.leader.election.enable (Kafka: false): cluster mode may elect
+	// an out-of-sync replica when no in-sync one is left, trading acknowledged records for
+	// availability. A topic's own setting overrides it.
+	UncleanLeaderElection bool
+	MessageMaxBytes       int32 // message.max.bytes: largest batch accepted (topic: max.message.bytes)
 	// LogDefaults are the topic defaults from the broker's log.* keys (log.retention.hours → RetentionMs,
 	// log.retention.bytes, log.segment.bytes, log.segment.ms (log.roll.ms), log.flush.interval.messages,
 	// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes).

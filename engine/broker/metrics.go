@@ -82,7 +82,9 @@ var apiNames = map[int16]string{
 	15: "DescribeGroups", 16: "ListGroups", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
 	21: "DeleteRecords", 22: "InitProducerId", 23: "OffsetForLeaderEpoch", 32: "DescribeConfigs", 33: "AlterConfigs",
 	37: "CreatePartitions", 42: "DeleteGroups", 44: "IncrementalAlterConfigs", 47: "OffsetDelete",
-	60: "DescribeCluster",
+	43: "ElectLeaders", 45: "AlterPartitionReassignments", 46: "ListPartitionReassignments",
+	56: "AlterPartition", 60: "DescribeCluster", 62: "BrokerRegistration", 63: "BrokerHeartbeat",
+	67: "AllocateProducerIds",
 }
 
 func apiName(k int16) string {

@@ -12,7 +12,7 @@ var topicConfigKeys = map[string]bool{
 	"retention.ms": true, "retention.bytes": true, "segment.bytes": true, "segment.ms": true,
 	"cleanup.policy": true, "max.message.bytes": true, "min.insync.replicas": true,
 	"flush.messages": true, "flush.ms": true, "message.timestamp.type": true,
-	"index.interval.bytes": true, "segment.index.bytes": true,
+	"index.interval.bytes": true, "segment.index.bytes": true, "unclean.leader.election.enable": true,
 }
 
 // topicLogConfig applies a topic's configs over the broker's log defaults.
@@ -26,6 +26,11 @@ func topicLogConfig(defaults log.Config, configs map[string]string) (log.Config,
 		case "cleanup.policy":
 			if v != "delete" {
 				return cfg, fmt.Errorf("cleanup.policy=%s is not supported yet (only delete)", v)
+			}
+			continue
+		case "unclean.leader.election.enable":
+			if _, err := strconv.ParseBool(v); err != nil {
+				return cfg, fmt.Errorf("unclean.leader.election.enable must be true or false, not %q", v)
 			}
 			continue
 		case "message.timestamp.type":
