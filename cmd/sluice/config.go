@@ -135,7 +135,11 @@ type serveConfig struct {
 	// Voters is controller.quorum.voters: cluster mode when set (meta.Controller on this node's
 	// voter address, Broker.Cluster), a single node when empty. SessionTimeoutMs and
 	// HeartbeatIntervalMs are broker.session.timeout.ms and broker.heartbeat.interval.ms.
-	Voters              []meta.Voter
+	Voters []meta.Voter
+	// ControllerBindAddr is the host:port of the controller listener in listeners (CONTROLLER),
+	// where the Raft transport binds; empty: bind the voter address. The voter address is what
+	// the other voters dial, so with a proxy in front of a node the two differ.
+	ControllerBindAddr  string
 	SessionTimeoutMs    int64
 	HeartbeatIntervalMs int64
 
@@ -588,7 +592,7 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 		r.fail(r.set["broker.heartbeat.interval.ms"], "must be below broker.session.timeout.ms %d", cfg.SessionTimeoutMs)
 	}
 
-	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners(len(cfg.Voters) > 0)
+	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort, cfg.ControllerBindAddr = r.listeners(len(cfg.Voters) > 0)
 	if b.Cluster && b.AdvertisedPort == 0 && r.err == nil {
 		r.fail(r.set["listeners"], "cluster mode needs a fixed port: other brokers and clients reach this one by it")
 	}
@@ -694,15 +698,16 @@ type listener struct {
 // An empty advertised host means this machine's host name, as in Kafka.
 //
 // In cluster mode the listener named CONTROLLER is a controller listener unless
-// controller.listener.names says otherwise (the Raft transport binds the voter address).
-func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort int32) {
+// controller.listener.names says otherwise; ctrlBindAddr is the first controller listener in
+// listeners (the Raft transport binds it; empty: it binds the voter address).
+func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort int32, ctrlBindAddr string) {
 	protocols := map[string]string{}
 	if r.has("listener.security.protocol.map") {
 		for _, pair := range r.list("listener.security.protocol.map", "") {
 			name, proto, ok := strings.Cut(pair, ":")
 			if !ok {
 				r.fail(r.set["listener.security.protocol.map"], "want NAME:PROTOCOL pairs")
-				return "", "", 0
+				return "", "", 0, ""
 			}
 			protocols[strings.ToUpper(strings.TrimSpace(name))] = strings.ToUpper(strings.TrimSpace(proto))
 		}
@@ -718,7 +723,7 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 
 	served, ok := r.listener("listeners", defaultListeners, "", controllers)
 	if !ok {
-		return "", "", 0
+		return "", "", 0, ""
 	}
 	proto := served.name
 	if p, ok := protocols[served.name]; ok {
@@ -726,14 +731,14 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 	}
 	if proto != "PLAINTEXT" {
 		r.fail(r.set["listeners"], "listener %s uses %s; Sluice serves PLAINTEXT only", served.name, proto)
-		return "", "", 0
+		return "", "", 0, ""
 	}
 	bindAddr = net.JoinHostPort(served.host, strconv.Itoa(int(served.port)))
 
 	adv := served
 	if r.has("advertised.listeners") {
 		if adv, ok = r.listener("advertised.listeners", "", served.name, controllers); !ok {
-			return "", "", 0
+			return "", "", 0, ""
 		}
 	}
 	switch adv.host {
@@ -743,7 +748,7 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 			key = "advertised.listeners"
 		}
 		r.fail(r.set[key], "cannot advertise the non-routable address %s; set advertised.listeners", adv.host)
-		return "", "", 0
+		return "", "", 0, ""
 	case "":
 		if h, err := os.Hostname(); err == nil {
 			adv.host = h
@@ -751,7 +756,22 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 			adv.host = "127.0.0.1"
 		}
 	}
-	return bindAddr, adv.host, adv.port
+	if cluster {
+		ctrlBindAddr = r.controllerListener(controllers)
+	}
+	return bindAddr, adv.host, adv.port, ctrlBindAddr
+}
+
+// controllerListener returns host:port of the first entry of listeners named in controllers, or
+// "" when there is none (listeners has already been parsed, so entries are well formed).
+func (r *resolver) controllerListener(controllers map[string]bool) string {
+	for _, e := range r.list("listeners", defaultListeners) {
+		name, addr, _ := strings.Cut(e, "://")
+		if controllers[strings.ToUpper(name)] {
+			return addr
+		}
+	}
+	return ""
 }
 
 // listener parses key as a list of NAME://host:port and returns its one entry not named in skip:

@@ -25,6 +25,11 @@ type Config struct {
 	// Dir is metadata.log.dir: the Raft log and stable store (pebble, Dir/raft-log) and the
 	// snapshots (Dir/snapshots).
 	Dir string
+	// BindAddr is where this node's Raft transport listens: the CONTROLLER entry of Kafka's
+	// listeners. Empty means this node's voter address. The two differ when something sits
+	// between the voters (a proxy, NAT): the others dial the voter address, which this node also
+	// names as its own in every RPC, and the traffic arrives here.
+	BindAddr string
 
 	// ElectionTimeout is controller.quorum.election.timeout.ms (1 s); HeartbeatTimeout, how long a
 	// follower waits for the leader before standing for election, is Kafka's
@@ -155,9 +160,13 @@ func Open(cfg Config) (*Controller, error) {
 		if err != nil {
 			return fail(fmt.Errorf("meta: controller address %s: %w", self.Addr(), err))
 		}
-		tr, err := raft.NewTCPTransportWithLogger(self.Addr(), advertise, transportPoolMax, transportTimeout, hlog.Named("transport"))
+		bind := self.Addr()
+		if cfg.BindAddr != "" {
+			bind = cfg.BindAddr
+		}
+		tr, err := raft.NewTCPTransportWithLogger(bind, advertise, transportPoolMax, transportTimeout, hlog.Named("transport"))
 		if err != nil {
-			return fail(fmt.Errorf("meta: controller listener %s: %w", self.Addr(), err))
+			return fail(fmt.Errorf("meta: controller listener %s: %w", bind, err))
 		}
 		c.transport = tr
 		for _, v := range cfg.Voters {
