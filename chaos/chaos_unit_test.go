@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/harness"
 )
 
 // The same seed gives the same plan; every step is well formed.
@@ -114,5 +115,32 @@ func TestFigures(t *testing.T) {
 	}
 	if f := figures(nil); f.Samples != 0 || f.String() != "no samples" {
 		t.Errorf("no samples: %+v %q", f, f.String())
+	}
+}
+
+// A report names its status, its figures and its failures, and writes both files.
+func TestReportWrite(t *testing.T) {
+	r := &Report{Seed: 9, Command: "make chaos CHAOS_SEED=9",
+		Topics:   []TopicVerdict{{Topic: "t", Idempotent: true, Verdict: harness.Verdict{Sent: 5, Lost: 1}}},
+		Checks:   []CheckResult{{Name: "minority cannot acknowledge acks=all", OK: true, Detail: "refused"}},
+		Events:   []Event{{Step: Step{Kind: FaultCut, CutMode: CutRefuse}, Victim: 2, NewLeaderMs: -1, RecoveryMs: 40}},
+		Failures: []string{"t: 1 acknowledged records lost"}}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "chaos.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"**FAILED** — seed 9", "make chaos CHAOS_SEED=9", "acknowledged records lost (must be 0)",
+		"- t: 1 acknowledged records lost", "| cut (refuse) | 2 | 0 | — | 40 ms |", "ok: minority cannot acknowledge"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("chaos.md lacks %q:\n%s", want, md)
+		}
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "chaos.json"))
+	if err != nil || !strings.Contains(string(js), `"seed": 9`) || !strings.Contains(string(js), `"lost": 1`) {
+		t.Errorf("chaos.json: %v\n%s", err, js)
 	}
 }

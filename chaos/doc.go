@@ -28,8 +28,11 @@
 //     or black-holed (the proxies accept but pass no byte: timeouts). Proxies are per destination,
 //     so a cut is inbound only: the victim still reaches the others (its heartbeats, AlterPartition
 //     and Raft messages it sends, and its fetches from other leaders, get through). Jepsen calls
-//     this an asymmetric partition; a victim that leads keeps leading (the controller still hears
-//     it) while its followers cannot fetch, so its partitions stall until the heal;
+//     this an asymmetric partition. What follows depends on the victim's place in Raft: as the
+//     Raft leader (the active controller) it keeps its quorum and its leaderships while its
+//     followers cannot fetch, so its partitions stall until the heal; as a Raft follower it stops
+//     hearing the Raft leader, loses track of the controller, cannot heartbeat, and is fenced:
+//     its partitions get new leaders as after a kill;
 //   - restart: SIGTERM (a clean exit, status 0, is required), started again after the hold.
 //
 // Not modelled: disk faults, clock faults, faults of more than one node at once, symmetric

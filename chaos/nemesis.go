@@ -181,7 +181,7 @@ func runStep(ctx context.Context, c *Cluster, r *Report, step Step, order []TP, 
 		time.Sleep(pollEvery)
 	}
 	if step.Kind == FaultCut && len(e.Led) > 0 && e.NewLeaderMs < 0 {
-		e.Note = "leaders stayed: the victim still reaches the controller (asymmetric cut)"
+		e.Note = "leaders stayed: the victim still reaches the quorum (asymmetric cut)"
 	}
 
 	switch step.Kind {

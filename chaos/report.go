@@ -91,6 +91,26 @@ func (f Figures) String() string {
 // OK reports whether the run kept every promise.
 func (r *Report) OK() bool { return len(r.Failures) == 0 }
 
+// tableRows are the checker's counts, one row each, as Table prints them.
+var tableRows = []struct {
+	name string
+	get  func(v harness.Verdict) int64
+}{
+	{"records sent", func(v harness.Verdict) int64 { return v.Sent }},
+	{"acknowledged", func(v harness.Verdict) int64 { return v.Acknowledged }},
+	{"send failed (not acknowledged)", func(v harness.Verdict) int64 { return v.SendFailed }},
+	{"unresolved after the final flush", func(v harness.Verdict) int64 { return v.Unresolved }},
+	{"acknowledged records lost (must be 0)", func(v harness.Verdict) int64 { return v.Lost }},
+	{"reordered within a partition (must be 0)", func(v harness.Verdict) int64 { return v.Reordered }},
+	{"duplicates (0 with idempotence)", func(v harness.Verdict) int64 { return v.Duplicates }},
+	{"inconsistent offsets (must be 0)", func(v harness.Verdict) int64 { return v.InconsistentOffsets }},
+	{"nonmonotonic acks (must be 0)", func(v harness.Verdict) int64 { return v.NonmonotonicAcks }},
+	{"phantoms (must be 0)", func(v harness.Verdict) int64 { return v.Phantoms }},
+	{"offset commits acknowledged", func(v harness.Verdict) int64 { return v.Commits }},
+	{"committed offsets going backwards (must be 0)", func(v harness.Verdict) int64 { return v.CommitsBackwards }},
+	{"read although not acknowledged (allowed)", func(v harness.Verdict) int64 { return v.UnackedConsumed }},
+}
+
 // Table is the figures as the end of a run prints them.
 func (r *Report) Table() string {
 	var b strings.Builder
@@ -108,26 +128,13 @@ func (r *Report) Table() string {
 		fmt.Fprintf(&b, " %20s", mode)
 	}
 	b.WriteString("\n")
-	row := func(name string, get func(v harness.Verdict) int64) {
-		fmt.Fprintf(&b, "%-*s", nameWidth, name)
+	for _, row := range tableRows {
+		fmt.Fprintf(&b, "%-*s", nameWidth, row.name)
 		for _, t := range r.Topics {
-			fmt.Fprintf(&b, " %20d", get(t.Verdict))
+			fmt.Fprintf(&b, " %20d", row.get(t.Verdict))
 		}
 		b.WriteString("\n")
 	}
-	row("records sent", func(v harness.Verdict) int64 { return v.Sent })
-	row("acknowledged", func(v harness.Verdict) int64 { return v.Acknowledged })
-	row("send failed (not acknowledged)", func(v harness.Verdict) int64 { return v.SendFailed })
-	row("unresolved after the final flush", func(v harness.Verdict) int64 { return v.Unresolved })
-	row("acknowledged records lost (must be 0)", func(v harness.Verdict) int64 { return v.Lost })
-	row("reordered within a partition (must be 0)", func(v harness.Verdict) int64 { return v.Reordered })
-	row("duplicates (0 with idempotence)", func(v harness.Verdict) int64 { return v.Duplicates })
-	row("inconsistent offsets (must be 0)", func(v harness.Verdict) int64 { return v.InconsistentOffsets })
-	row("nonmonotonic acks (must be 0)", func(v harness.Verdict) int64 { return v.NonmonotonicAcks })
-	row("phantoms (must be 0)", func(v harness.Verdict) int64 { return v.Phantoms })
-	row("offset commits acknowledged", func(v harness.Verdict) int64 { return v.Commits })
-	row("committed offsets going backwards (must be 0)", func(v harness.Verdict) int64 { return v.CommitsBackwards })
-	row("read although not acknowledged (allowed)", func(v harness.Verdict) int64 { return v.UnackedConsumed })
 	fmt.Fprintf(&b, "%-*s %s; %d leader faults without a new leader within the hold\n", nameWidth, "time to a new leader", r.NewLeaderMs, r.NoNewLeader)
 	fmt.Fprintf(&b, "%-*s %s; %d not recovered\n", nameWidth, "time to full ISR after healing", r.RecoveryMs, r.NotRecovered)
 	for _, c := range r.Checks {

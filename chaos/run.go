@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +78,7 @@ func startAndSettle(ctx context.Context, cfg Config, dir string, replicaLagMs in
 	if err := waitUntil(ctx, clusterWait, func() bool { return len(c.View(ctx).Brokers) == nodes }); err != nil {
 		return fail(fmt.Errorf("three registered brokers: %w", err))
 	}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
+	admCl, err := kgo.NewClient(clientOpts(c.Seeds())...)
 	if err != nil {
 		return fail(err)
 	}
@@ -292,7 +294,7 @@ func convergence(ctx context.Context, c *Cluster, r *Report, topics []string, pa
 	out := converged{logs: map[TP]map[int32][]StoredBatch{}}
 	v := c.View(ctx, topics...)
 	hws := map[TP]int64{}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
+	admCl, err := kgo.NewClient(clientOpts(c.Seeds())...)
 	if err == nil {
 		ends, lerr := kadm.NewClient(admCl).ListEndOffsets(ctx, topics...)
 		admCl.Close()
@@ -315,6 +317,7 @@ func convergence(ctx context.Context, c *Cluster, r *Report, topics []string, pa
 			r.Failures = append(r.Failures, err.Error())
 		}
 	}
+	scanLogs(c, r)
 	var diffs []string
 	var batches int
 	for tp, hw := range hws {
@@ -342,4 +345,23 @@ func convergence(ctx context.Context, c *Cluster, r *Report, topics []string, pa
 			Detail: fmt.Sprintf("%d partitions × 3 replicas, %d batches read from the segment files", partitions, batches)})
 	}
 	return out
+}
+
+// scanLogs fails the run for every data race or panic a broker reported in its log (a process
+// killed with -9 never gets to exit with the race detector's status, so its log is the record).
+func scanLogs(c *Cluster, r *Report) {
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(filepath.Join(n.Dir, "sluice.log"))
+		if err != nil {
+			r.Failures = append(r.Failures, fmt.Sprintf("node %d log: %v", n.ID, err))
+			continue
+		}
+		for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+			if k := bytes.Count(b, []byte(bad)); k > 0 {
+				i := bytes.Index(b, []byte(bad))
+				r.Failures = append(r.Failures, fmt.Sprintf("node %d logged %q %d times (%s), first:\n%s",
+					n.ID, bad, k, filepath.Join(n.Dir, "sluice.log"), b[i:min(len(b), i+1500)]))
+			}
+		}
+	}
 }

@@ -42,6 +42,15 @@ func readID(v []byte) (producer uint32, seq uint64, ok bool) {
 	return binary.BigEndian.Uint32(v[4:]), binary.BigEndian.Uint64(v[8:]), true
 }
 
+// clientOpts are every client's options against the proxied cluster. A proxy whose broker is
+// down accepts the connection and then closes it, where the broker's own port would refuse it:
+// kgo takes an EOF on a connection's first request for a TLS or SASL misconfiguration and fails
+// the records unless told to retry (AlwaysRetryEOF), which a client of a real cluster would do on
+// the refusal. Metadata is refreshed often so clients follow leader changes quickly.
+func clientOpts(seeds []string, more ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.AlwaysRetryEOF(), kgo.MetadataMinAge(250 * time.Millisecond)}, more...)
+}
+
 // phantomProducer names a read whose value this suite did not write: the checker counts it as a
 // phantom (no producer has this index).
 const phantomProducer = 1 << 31
@@ -97,10 +106,10 @@ type producer struct {
 }
 
 func newProducer(seeds []string, l *topicLog, index uint32) (*producer, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(l.topic),
+	opts := clientOpts(seeds, kgo.DefaultProduceTopic(l.topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.MaxBufferedRecords(bufferedRecordMax), kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.MetadataMinAge(250 * time.Millisecond), kgo.ClientID(fmt.Sprintf("chaos-%s-p%d", l.topic, index))}
+		kgo.MaxBufferedRecords(bufferedRecordMax), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ClientID(fmt.Sprintf("chaos-%s-p%d", l.topic, index)))
 	if !l.idempotent {
 		// At-least-once: one request in flight keeps the order; a retry after a lost response
 		// writes the batch twice.
@@ -165,9 +174,9 @@ type groupConsumer struct {
 }
 
 func newGroupConsumer(seeds []string, l *topicLog, group string) (*groupConsumer, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(l.topic), kgo.ConsumerGroup(group),
-		kgo.DisableAutoCommit(), kgo.FetchMaxWait(500*time.Millisecond), kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(10*time.Second))
+	cl, err := kgo.NewClient(clientOpts(seeds, kgo.ConsumeTopics(l.topic), kgo.ConsumerGroup(group),
+		kgo.DisableAutoCommit(), kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(10*time.Second))...)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +226,7 @@ func (g *groupConsumer) logCommit(_ *kgo.Client, req *kmsg.OffsetCommitRequest, 
 // drain reads every partition of the topic from offset 0 up to the end offsets ListOffsets
 // reports now, with a fresh client that is no group member.
 func drain(ctx context.Context, seeds []string, l *topicLog) error {
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	admCl, err := kgo.NewClient(clientOpts(seeds)...)
 	if err != nil {
 		return err
 	}
@@ -239,8 +248,8 @@ func drain(ctx context.Context, seeds []string, l *topicLog) error {
 	if endErr != nil {
 		return fmt.Errorf("drain: end offsets: %w", endErr)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{l.topic: start}),
-		kgo.FetchMaxWait(500*time.Millisecond))
+	cl, err := kgo.NewClient(clientOpts(seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{l.topic: start}),
+		kgo.FetchMaxWait(500*time.Millisecond))...)
 	if err != nil {
 		return err
 	}
