@@ -28,7 +28,7 @@ func envOr(t *testing.T, key, def string) string {
 // broken promise (doc.go). Settings: CHAOS_DURATION (nemesis time, default 3m), CHAOS_SEED
 // (default: the clock), CHAOS_RATE (records a second per producer, 100), CHAOS_PARTITIONS (of the
 // idempotent topic, 4), CHAOS_RACE (build the broker with -race, 1), CHAOS_RESULTS (directory of
-// the report, ../results; empty: none).
+// the report, ../results), CHAOS_LOG_LEVEL (the brokers' log.level, warn).
 func TestChaos(t *testing.T) {
 	duration, err := time.ParseDuration(envOr(t, "CHAOS_DURATION", "3m"))
 	if err != nil {
@@ -65,7 +65,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), duration+20*time.Minute)
 	defer cancel()
 	r, err := Run(ctx, Config{Binary: bin, Dir: dir, Seed: seed, Duration: duration, Rate: rate,
-		Partitions: int32(partitions), RaceBuild: race, Commit: gitCommit(), Command: command, Logf: t.Logf})
+		Partitions: int32(partitions), RaceBuild: race, LogLevel: os.Getenv("CHAOS_LOG_LEVEL"), Commit: gitCommit(), Command: command, Logf: t.Logf})
 	if r != nil {
 		fmt.Printf("\nchaos seed %d:\n%s", seed, r.Table())
 		if results != "" {

@@ -41,6 +41,7 @@ type ClusterConfig struct {
 	Dir    string // data directories and logs go under it, one per node
 	// ReplicaLagMs overrides replica.lag.time.max.ms (0: replicaLagMs).
 	ReplicaLagMs int
+	LogLevel     string // the brokers' log.level ("": warn)
 	Logf         func(format string, args ...any)
 }
 
@@ -179,7 +180,11 @@ func (n *Node) Start() error {
 	if lag == 0 {
 		lag = replicaLagMs
 	}
-	args := []string{"serve", "--admin.listener=", "--log.dirs=" + filepath.Join(n.Dir, "data"), "--log.level=warn",
+	level := cfg.LogLevel
+	if level == "" {
+		level = "warn"
+	}
+	args := []string{"serve", "--admin.listener=", "--log.dirs=" + filepath.Join(n.Dir, "data"), "--log.level=" + level,
 		"--node.id=" + strconv.Itoa(int(n.ID)),
 		fmt.Sprintf("--listeners=PLAINTEXT://%s,CONTROLLER://%s", n.KafkaAddr, n.CtrlAddr),
 		"--advertised.listeners=PLAINTEXT://" + n.ProxyAddr,

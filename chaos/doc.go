@@ -62,7 +62,9 @@
 //     until another is elected and then healed, truncates the record it appended alone (its
 //     divergent tail) and ends identical to the others; (c) at the end of every run all replicas of
 //     every partition hold identical batches (offsets, leader epochs, CRCs) below the high
-//     watermark, read from the segment files after a clean stop.
+//     watermark, read from the segment files after a clean stop; (d) every broker names the same
+//     coordinator for the consumer group (else members that asked different brokers form
+//     separate groups of one name, and committed offsets split between them).
 //
 // It measures the time to a new leader (from the fault to the Metadata that names other leaders
 // for every partition the victim led; p50 and max) and the time to a full ISR after each heal.

@@ -38,6 +38,7 @@ type Config struct {
 	Rate       int           // records a second per producer
 	Partitions int32         // of the idempotent topic (the at-least-once topic has 2)
 	RaceBuild  bool
+	LogLevel   string // the brokers' log.level ("": warn)
 	Commit     string
 	Command    string
 	Logf       func(format string, args ...any)
@@ -70,7 +71,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // startAndSettle starts a cluster and creates topics once three brokers are registered, then
 // waits for every partition's full ISR.
 func startAndSettle(ctx context.Context, cfg Config, dir string, replicaLagMs int, topics map[string]int32) (*Cluster, error) {
-	c, err := StartCluster(ClusterConfig{Binary: cfg.Binary, Dir: dir, ReplicaLagMs: replicaLagMs, Logf: cfg.Logf})
+	c, err := StartCluster(ClusterConfig{Binary: cfg.Binary, Dir: dir, ReplicaLagMs: replicaLagMs, LogLevel: cfg.LogLevel, Logf: cfg.Logf})
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +136,7 @@ func runPartitionedLeader(ctx context.Context, cfg Config, r *Report) error {
 		return err
 	}
 	defer c.Close()
+	coordinatorAgreement(ctx, c, r)
 	tl := &topicLog{topic: topicMinority, partitions: 1, idempotent: true}
 	p, err := newProducer(c.Seeds(), tl, 0)
 	if err != nil {
@@ -349,13 +351,16 @@ func convergence(ctx context.Context, c *Cluster, r *Report, topics []string, pa
 
 // scanLogs fails the run for every data race or panic a broker reported in its log (a process
 // killed with -9 never gets to exit with the race detector's status, so its log is the record).
+// It also notes how many ISR changes the controller refused (each one a Raft entry).
 func scanLogs(c *Cluster, r *Report) {
+	refused := map[int32]int{}
 	for _, n := range c.Nodes {
 		b, err := os.ReadFile(filepath.Join(n.Dir, "sluice.log"))
 		if err != nil {
 			r.Failures = append(r.Failures, fmt.Sprintf("node %d log: %v", n.ID, err))
 			continue
 		}
+		refused[n.ID] = bytes.Count(b, []byte(`msg="ISR change refused"`))
 		for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
 			if k := bytes.Count(b, []byte(bad)); k > 0 {
 				i := bytes.Index(b, []byte(bad))
@@ -364,4 +369,58 @@ func scanLogs(c *Cluster, r *Report) {
 			}
 		}
 	}
+	r.Notes = append(r.Notes, fmt.Sprintf("ISR changes the controller refused, by proposing node (%s): %v", filepath.Base(c.cfg.Dir), refused))
+}
+
+// coordinatorAgreement asks every node (on its real listener) which broker coordinates the
+// consumer group: they must all name the same one, or two members that asked different brokers
+// are two groups of the same name, each with its own committed offsets. Errors (a coordinator
+// still loading) are retried for clusterWait.
+func coordinatorAgreement(ctx context.Context, c *Cluster, r *Report) {
+	var answers map[int32]int32
+	var errs []string
+	waitUntil(ctx, clusterWait, func() bool {
+		answers, errs = findCoordinators(ctx, c)
+		return len(errs) == 0
+	})
+	named := map[int32]bool{}
+	for _, id := range answers {
+		named[id] = true
+	}
+	name := "one coordinator per consumer group"
+	detail := fmt.Sprintf("FindCoordinator(%s), asked node → coordinator named: %v", groupName, answers)
+	if len(errs) > 0 {
+		detail += "; errors: " + strings.Join(errs, "; ")
+	}
+	ok := len(errs) == 0 && len(named) == 1
+	r.Checks = append(r.Checks, CheckResult{Name: name, OK: ok, Detail: detail})
+	if !ok {
+		r.Failures = append(r.Failures, name+": "+detail)
+	}
+}
+
+// findCoordinators is each node's answer to FindCoordinator for the group.
+func findCoordinators(ctx context.Context, c *Cluster) (map[int32]int32, []string) {
+	answers := map[int32]int32{}
+	var errs []string
+	for _, n := range c.Nodes {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey, req.CoordinatorKeys = groupName, []string{groupName}
+		raw, err := n.Request(ctx, req)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("node %d: %v", n.ID, err))
+			continue
+		}
+		resp := raw.(*kmsg.FindCoordinatorResponse)
+		id, code := resp.NodeID, resp.ErrorCode
+		if len(resp.Coordinators) == 1 {
+			id, code = resp.Coordinators[0].NodeID, resp.Coordinators[0].ErrorCode
+		}
+		if code != 0 {
+			errs = append(errs, fmt.Sprintf("node %d: %v", n.ID, kerr.ErrorForCode(code)))
+			continue
+		}
+		answers[n.ID] = id
+	}
+	return answers, errs
 }

@@ -175,7 +175,7 @@ type groupConsumer struct {
 
 func newGroupConsumer(seeds []string, l *topicLog, group string) (*groupConsumer, error) {
 	cl, err := kgo.NewClient(clientOpts(seeds, kgo.ConsumeTopics(l.topic), kgo.ConsumerGroup(group),
-		kgo.DisableAutoCommit(), kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(), kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(10*time.Second))...)
 	if err != nil {
 		return nil, err
@@ -183,6 +183,9 @@ func newGroupConsumer(seeds []string, l *topicLog, group string) (*groupConsumer
 	return &groupConsumer{log: l, group: group, cl: cl}, nil
 }
 
+// run polls, logs and commits until ctx ends. Rebalances wait from each poll until its commit is
+// done (BlockRebalanceOnPoll), so a member commits only partitions it still owns: a commit that
+// raced a revocation could otherwise land after the next owner's and look like a step back.
 func (g *groupConsumer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, pollWait)
@@ -191,13 +194,12 @@ func (g *groupConsumer) run(ctx context.Context) {
 		g.log.mu.Lock()
 		fs.EachRecord(func(r *kgo.Record) { g.log.poll(r, &g.log.group) })
 		g.log.mu.Unlock()
-		offsets := g.cl.UncommittedOffsets()
-		if len(offsets) == 0 {
-			continue
+		if offsets := g.cl.UncommittedOffsets(); len(offsets) > 0 {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			g.cl.CommitOffsetsSync(cctx, offsets, g.logCommit)
+			cancel()
 		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		g.cl.CommitOffsetsSync(cctx, offsets, g.logCommit)
-		cancel()
+		g.cl.AllowRebalance()
 	}
 }
 
