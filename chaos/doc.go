@@ -71,6 +71,13 @@
 // The figures print at the end and go to results/chaos.md and results/chaos.json (the last run:
 // seed, commit, schedule as run, figures, failures).
 //
+// # Replays
+//
+// A run prints the command that replays it (the seed fixes the plan; timing still varies, so a
+// replay reproduces a finding often, not always). A finding worth keeping becomes a short
+// deterministic scenario beside TestChaos: TestReplayRestartedLeader replays the restarted leader
+// that acknowledged records alone before its assignment came back (seed 7).
+//
 // Goroutines: Run is called from one goroutine (the nemesis); producers, consumer-group members
 // and kgo's promise goroutines append to a topic's log under its mutex. Every process the suite
 // starts is stopped by its PID (Cluster.Close), and everything binds 127.0.0.1.
