@@ -20,6 +20,8 @@ import (
 //	inconsistentOffsets    one offset, two records (two reads disagree, or the read
 //	                       disagrees with the offset the broker acknowledged)
 //	phantoms               read, but no producer of this run sent it
+//	commitsBackwards       a consumer group's committed offset for a partition below one
+//	                       it committed before (History.Commits, in acknowledgement order)
 //
 // and two counts that are not failures: redelivered (the same offset read
 // again with the same record — a consumer rewinding after a rebalance) and
@@ -62,6 +64,17 @@ type History struct {
 	// Idempotent producers promise no duplicates; without it duplicates are
 	// counted but allowed.
 	Idempotent bool
+	// Commits are the consumer-group offset commits the coordinator
+	// acknowledged, in the order the acknowledgements arrived.
+	Commits []Commit
+}
+
+// Commit is one acknowledged OffsetCommit of one partition: the group's
+// position is Offset (the next record it will read).
+type Commit struct {
+	Group     string
+	Partition int32
+	Offset    int64
 }
 
 // Verdict is the checker's answer; every anomaly is a number.
@@ -84,6 +97,10 @@ type Verdict struct {
 	NonmonotonicAcks    int64 `json:"nonmonotonicAcks"`
 	InconsistentOffsets int64 `json:"inconsistentOffsets"`
 	Phantoms            int64 `json:"phantoms"`
+	// Commits counts acknowledged offset commits; CommitsBackwards those
+	// below an earlier commit of the same group and partition.
+	Commits          int64 `json:"commits"`
+	CommitsBackwards int64 `json:"commitsBackwards"`
 
 	Redelivered     int64 `json:"redelivered"`
 	UnackedConsumed int64 `json:"unackedConsumed"`
@@ -145,6 +162,7 @@ func Check(h *History) Verdict {
 		v.checkSubscription(s, h.Acks, ids, acked, positions)
 	}
 	v.ConsumeChecked = len(h.Subscriptions) > 0
+	v.checkCommits(h.Commits)
 
 	fail := func(n int64, what string) {
 		if n > 0 {
@@ -156,6 +174,7 @@ func Check(h *History) Verdict {
 	fail(v.NonmonotonicAcks, "records acknowledged at offsets out of their producer's order")
 	fail(v.InconsistentOffsets, "offsets holding two different records")
 	fail(v.Phantoms, "records read that no producer sent")
+	fail(v.CommitsBackwards, "committed consumer offsets that went backwards")
 	if h.Idempotent {
 		fail(v.Duplicates, "duplicate records although the producer is idempotent")
 	}
@@ -232,6 +251,28 @@ func (v *Verdict) checkSubscription(s *Subscription, acks []Ack, ids idSpace, ac
 			v.Lost++
 			v.example("%s: lost producer %d seq %d acknowledged at partition %d offset %d (-1: none given)", s.Name, a.Producer, a.Seq, a.Partition, a.Offset)
 		}
+	}
+}
+
+// checkCommits counts commits below the highest earlier commit of the same
+// group and partition: a committed position must never move back, or a
+// consumer that restarts from it reads records again (and one that trusted an
+// earlier commit has lost its place).
+func (v *Verdict) checkCommits(commits []Commit) {
+	type key struct {
+		group     string
+		partition int32
+	}
+	highest := map[key]int64{}
+	for _, c := range commits {
+		v.Commits++
+		k := key{c.Group, c.Partition}
+		if h, seen := highest[k]; seen && c.Offset < h {
+			v.CommitsBackwards++
+			v.example("group %s: partition %d committed offset %d after %d", c.Group, c.Partition, c.Offset, h)
+			continue
+		}
+		highest[k] = c.Offset
 	}
 }
 

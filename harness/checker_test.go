@@ -287,3 +287,32 @@ func TestCheckExamplesBounded(t *testing.T) {
 		t.Errorf("failure %q does not start %q", v.Failures[0], want)
 	}
 }
+
+// Committed offsets may stay put or move forward per group and partition;
+// each step back is counted once and fails the run.
+func TestCheckCommits(t *testing.T) {
+	h := &History{
+		Sent: []uint64{1},
+		Acks: parseAcks(t, "0:0@0/0"),
+		Commits: []Commit{
+			{Group: "g", Partition: 0, Offset: 5},
+			{Group: "g", Partition: 1, Offset: 2}, // another partition: its own sequence
+			{Group: "g", Partition: 0, Offset: 5}, // the same again: fine
+			{Group: "h", Partition: 0, Offset: 1}, // another group: its own sequence
+			{Group: "g", Partition: 0, Offset: 3}, // back: counted
+			{Group: "g", Partition: 0, Offset: 4}, // still below 5: counted
+			{Group: "g", Partition: 0, Offset: 9},
+		},
+	}
+	v := Check(h)
+	if v.Commits != 7 || v.CommitsBackwards != 2 || v.OK() {
+		t.Fatalf("commits %d backwards %d OK %v, want 7, 2, false", v.Commits, v.CommitsBackwards, v.OK())
+	}
+	if !strings.Contains(strings.Join(v.Examples, "\n"), "group g: partition 0 committed offset 3 after 5") {
+		t.Errorf("examples do not name the step back: %q", v.Examples)
+	}
+	h.Commits = h.Commits[:4]
+	if v := Check(h); v.CommitsBackwards != 0 || !v.OK() {
+		t.Errorf("monotonic commits: backwards %d failures %q", v.CommitsBackwards, v.Failures)
+	}
+}

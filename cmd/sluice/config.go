@@ -143,8 +143,12 @@ type serveConfig struct {
 	Voters []meta.Voter
 	// NonVoter: node.id is not among Voters; the node joins the quorum as a non-voter on
 	// ControllerAddr, its CONTROLLER listener.
-	NonVoter            bool
-	ControllerAddr      string
+	NonVoter       bool
+	ControllerAddr string
+	// ControllerBindAddr is the host:port of the controller listener in listeners (CONTROLLER),
+	// where the Raft transport binds; empty: bind the voter address. The voter address is what
+	// the other voters dial, so with a proxy in front of a node the two differ.
+	ControllerBindAddr  string
 	SessionTimeoutMs    int64
 	HeartbeatIntervalMs int64
 	// ControlledShutdown is controlled.shutdown.enable: a stop first asks the controller to move
@@ -612,11 +616,11 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 		cfg.LeaderImbalanceCheckIntervalMs = imbalanceS * 1000
 	}
 
-	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort = r.listeners(len(cfg.Voters) > 0)
+	cfg.ListenAddr, b.AdvertisedHost, b.AdvertisedPort, cfg.ControllerBindAddr = r.listeners(len(cfg.Voters) > 0)
 	if cfg.NonVoter && r.err == nil {
 		// A broker outside the quorum joins it as a non-voter: its own CONTROLLER listener is
 		// where the Raft leader sends it the metadata log.
-		if cfg.ControllerAddr = r.controllerListener(); cfg.ControllerAddr == "" {
+		if cfg.ControllerAddr = cfg.ControllerBindAddr; cfg.ControllerAddr == "" {
 			r.fail(r.set["listeners"], "node.id %d is not in controller.quorum.voters, so it joins the quorum as a non-voter: it needs a CONTROLLER://host:port listener of its own", b.NodeID)
 		}
 	}
@@ -726,36 +730,21 @@ type listener struct {
 	port       int32
 }
 
-// controllerListener is host:port of the first listener named in controller.listener.names
-// (CONTROLLER by default), or "" when there is none.
-func (r *resolver) controllerListener() string {
-	names := map[string]bool{}
-	for _, n := range r.list("controller.listener.names", "CONTROLLER") {
-		names[strings.ToUpper(n)] = true
-	}
-	for _, e := range r.list("listeners", defaultListeners) {
-		name, addr, ok := strings.Cut(e, "://")
-		if _, _, err := net.SplitHostPort(addr); ok && err == nil && names[strings.ToUpper(name)] {
-			return addr
-		}
-	}
-	return ""
-}
-
 // listeners picks the one PLAINTEXT listener Sluice serves from listeners, skipping those named
 // in controller.listener.names, and its advertised address (advertised.listeners, else the same).
 // An empty advertised host means this machine's host name, as in Kafka.
 //
 // In cluster mode the listener named CONTROLLER is a controller listener unless
-// controller.listener.names says otherwise (the Raft transport binds the voter address).
-func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort int32) {
+// controller.listener.names says otherwise; ctrlBindAddr is the first controller listener in
+// listeners (the Raft transport binds it; empty: it binds the voter address).
+func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort int32, ctrlBindAddr string) {
 	protocols := map[string]string{}
 	if r.has("listener.security.protocol.map") {
 		for _, pair := range r.list("listener.security.protocol.map", "") {
 			name, proto, ok := strings.Cut(pair, ":")
 			if !ok {
 				r.fail(r.set["listener.security.protocol.map"], "want NAME:PROTOCOL pairs")
-				return "", "", 0
+				return "", "", 0, ""
 			}
 			protocols[strings.ToUpper(strings.TrimSpace(name))] = strings.ToUpper(strings.TrimSpace(proto))
 		}
@@ -771,7 +760,7 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 
 	served, ok := r.listener("listeners", defaultListeners, "", controllers)
 	if !ok {
-		return "", "", 0
+		return "", "", 0, ""
 	}
 	proto := served.name
 	if p, ok := protocols[served.name]; ok {
@@ -779,14 +768,14 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 	}
 	if proto != "PLAINTEXT" {
 		r.fail(r.set["listeners"], "listener %s uses %s; Sluice serves PLAINTEXT only", served.name, proto)
-		return "", "", 0
+		return "", "", 0, ""
 	}
 	bindAddr = net.JoinHostPort(served.host, strconv.Itoa(int(served.port)))
 
 	adv := served
 	if r.has("advertised.listeners") {
 		if adv, ok = r.listener("advertised.listeners", "", served.name, controllers); !ok {
-			return "", "", 0
+			return "", "", 0, ""
 		}
 	}
 	switch adv.host {
@@ -796,7 +785,7 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 			key = "advertised.listeners"
 		}
 		r.fail(r.set[key], "cannot advertise the non-routable address %s; set advertised.listeners", adv.host)
-		return "", "", 0
+		return "", "", 0, ""
 	case "":
 		if h, err := os.Hostname(); err == nil {
 			adv.host = h
@@ -804,7 +793,22 @@ func (r *resolver) listeners(cluster bool) (bindAddr, advHost string, advPort in
 			adv.host = "127.0.0.1"
 		}
 	}
-	return bindAddr, adv.host, adv.port
+	if cluster {
+		ctrlBindAddr = r.controllerListener(controllers)
+	}
+	return bindAddr, adv.host, adv.port, ctrlBindAddr
+}
+
+// controllerListener returns host:port of the first entry of listeners named in controllers, or
+// "" when there is none (listeners has already been parsed, so entries are well formed).
+func (r *resolver) controllerListener(controllers map[string]bool) string {
+	for _, e := range r.list("listeners", defaultListeners) {
+		name, addr, _ := strings.Cut(e, "://")
+		if controllers[strings.ToUpper(name)] {
+			return addr
+		}
+	}
+	return ""
 }
 
 // listener parses key as a list of NAME://host:port and returns its one entry not named in skip:

@@ -202,6 +202,21 @@ func TestServeConfig(t *testing.T) {
 			},
 		},
 		{
+			// A proxy in front of every node: clients and the other voters dial the advertised and
+			// voter addresses; this node binds the listeners.
+			name: "cluster mode: behind a proxy",
+			args: []string{"--node.id=1", "--listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:19092",
+				"--advertised.listeners=PLAINTEXT://127.0.0.1:29092",
+				"--controller.quorum.voters=1@127.0.0.1:39092,2@127.0.0.1:39093,3@127.0.0.1:39094"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.ListenAddr != "127.0.0.1:9092" || c.Broker.AdvertisedPort != 29092 ||
+					c.ControllerBindAddr != "127.0.0.1:19092" || c.Voters[0].Addr() != "127.0.0.1:39092" {
+					t.Errorf("got listen %s advertised %d controller bind %q voter %s",
+						c.ListenAddr, c.Broker.AdvertisedPort, c.ControllerBindAddr, c.Voters[0].Addr())
+				}
+			},
+		},
+		{
 			name: "cluster mode: leader rebalance interval, or off",
 			args: []string{"--leader.imbalance.check.interval.seconds=5"},
 			check: func(t *testing.T, c serveConfig) {

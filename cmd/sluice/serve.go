@@ -161,7 +161,7 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 	// broker (closeBroker below closes the broker, and with it the controller link, first).
 	var ctrl *meta.Controller
 	if len(cfg.Voters) > 0 {
-		ctrl, err = meta.Open(meta.Config{NodeID: bcfg.NodeID, Voters: cfg.Voters, ListenAddr: cfg.ControllerAddr,
+		ctrl, err = meta.Open(meta.Config{NodeID: bcfg.NodeID, Voters: cfg.Voters, ListenAddr: cfg.ControllerAddr, BindAddr: cfg.ControllerBindAddr,
 			Dir: filepath.Join(bcfg.LogDir, metaDirName), Logger: logger.With("component", "controller")})
 		if err != nil {
 			return closeBroker(b, fmt.Errorf("controller: %w", err))

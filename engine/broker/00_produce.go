@@ -219,6 +219,13 @@ func (b *Broker) producePartition(version int16, t *topic, index int32, records 
 		res.code, res.msg = errUnsupportedVersion, "transactions are not supported yet"
 	case p == nil:
 		res.code = errUnknownTopicOrPartition
+	case b.cfg.Cluster && p.replica.Load() == nil:
+		// No assignment yet (a restarted broker replaying its metadata): this replica leads
+		// nothing. Served as a single node it would append at its own log end and commit at
+		// once — records the real leader never sees, acknowledged and then truncated when this
+		// replica follows (found by the chaos suite: a killed leader restarted, and producers
+		// with the old metadata had hundreds of records acknowledged and lost).
+		res.code = errNotLeaderOrFollower
 	default:
 		res = b.produceTo(p, records, version, acks)
 		res.logStartOffset = p.log.LogStartOffset()

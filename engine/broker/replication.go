@@ -193,11 +193,27 @@ func (b *Broker) replicaOf(p *partition) *replica.Partition {
 		publish = func(hw int64) { p.log.SetHighWatermark(hw); b.kickOffsets(p) }
 	}
 	rp := replica.New(replica.TopicPartition{Topic: p.topic.name, Partition: p.index}, b.cfg.NodeID, cfg,
-		replica.Hooks{PublishHighWatermark: publish})
+		replica.Hooks{PublishHighWatermark: publish, Eligible: b.replicaEligible})
 	if !p.replica.CompareAndSwap(nil, rp) {
 		return p.replica.Load()
 	}
 	return rp
+}
+
+// replicaEligible reports whether broker id may join an ISR (replica.Hooks.Eligible): in cluster
+// mode, a registered broker this broker's metadata image does not show fenced (the controller
+// judges again on its own image); a single node has no other brokers to judge. Lock-free.
+func (b *Broker) replicaEligible(id int32) bool {
+	l := b.link.Load()
+	if l == nil {
+		return true
+	}
+	img := l.Image()
+	if img == nil {
+		return true
+	}
+	br := img.Broker(id)
+	return br != nil && !br.Fenced
 }
 
 // SetPartitionState installs a partition's assignment on this broker: it becomes the partition's

@@ -625,3 +625,28 @@ func offsetForLeaderEpochVersionCase(t *testing.T, tb *testBroker, c *rawClient,
 		}
 	}
 }
+
+// TestReplicationUnassignedRefusesProduce: a cluster-mode broker with a partition it has no
+// assignment for yet (as after a restart, before its metadata image is replayed) refuses Produce
+// with NOT_LEADER_OR_FOLLOWER (acks=all and acks=1), instead of appending and committing the
+// records alone; once it is assigned leadership it accepts them.
+func TestReplicationUnassignedRefusesProduce(t *testing.T) {
+	c := startCluster(t, 1)
+	const topic = "unassigned"
+	c.createTopic(topic, 1, nil)
+	for _, acks := range []int16{-1, 1} {
+		if p := rawProduce(t, c.node(0).addr, topic, 0, acks, 1000, "x"); p.ErrorCode != errNotLeaderOrFollower {
+			t.Errorf("acks=%d before any assignment: error %d, want NOT_LEADER_OR_FOLLOWER (%d)", acks, p.ErrorCode, errNotLeaderOrFollower)
+		}
+	}
+	log := c.node(0).b.lookupPartition(topic, 0).log
+	if leo, hw := log.LogEndOffset(), log.HighWatermark(); leo != 0 || hw != 0 {
+		t.Fatalf("unassigned partition stored records: log end %d, high watermark %d", leo, hw)
+	}
+	c.update(topic, 0, func(ps *PartitionState) {
+		ps.Replicas, ps.ISR, ps.Leader, ps.LeaderEpoch = []int32{0}, []int32{0}, 0, 0
+	})
+	if p := rawProduce(t, c.node(0).addr, topic, 0, -1, 10000, "y"); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("acks=all once assigned: error %d offset %d, want 0 and 0", p.ErrorCode, p.BaseOffset)
+	}
+}

@@ -30,6 +30,11 @@ type Config struct {
 	// Dir is metadata.log.dir: the Raft log and stable store (pebble, Dir/raft-log) and the
 	// snapshots (Dir/snapshots).
 	Dir string
+	// BindAddr is where this node's Raft transport listens: the CONTROLLER entry of Kafka's
+	// listeners. Empty means this node's voter address. The two differ when something sits
+	// between the voters (a proxy, NAT): the others dial the voter address, which this node also
+	// names as its own in every RPC, and the traffic arrives here.
+	BindAddr string
 
 	// ElectionTimeout is controller.quorum.election.timeout.ms (1 s); HeartbeatTimeout, how long a
 	// follower waits for the leader before standing for election, is Kafka's
@@ -158,13 +163,19 @@ func Open(cfg Config) (*Controller, error) {
 		c.transport = tr
 		servers = []raft.Server{{Suffrage: raft.Voter, ID: serverID(cfg.NodeID), Address: addr}}
 	} else {
-		bind := cfg.ListenAddr
+		// The address the others dial (and raft names as this node's): the voter address, or a
+		// non-voter's ListenAddr. It is bound unless BindAddr says otherwise (a proxy in between).
+		addr := cfg.ListenAddr
 		if self != nil {
-			bind = self.Addr()
+			addr = self.Addr()
 		}
-		advertise, err := net.ResolveTCPAddr("tcp", bind)
+		bind := addr
+		if cfg.BindAddr != "" {
+			bind = cfg.BindAddr
+		}
+		advertise, err := net.ResolveTCPAddr("tcp", addr)
 		if err != nil {
-			return fail(fmt.Errorf("meta: controller address %s: %w", bind, err))
+			return fail(fmt.Errorf("meta: controller address %s: %w", addr, err))
 		}
 		if layer, err = newMuxStreamLayer(bind, advertise); err != nil {
 			return fail(fmt.Errorf("meta: controller listener %s: %w", bind, err))

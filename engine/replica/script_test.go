@@ -26,6 +26,7 @@ import (
 //	abort                                           the controller refuses it (AbortISRChange)
 //	produce acks=all|1                              CheckProduce
 //	config min-isr=N                                SetConfig
+//	fence id=N / unfence id=N                       the broker's image fences / unfences id (Eligible)
 //
 // Every high watermark publication is checked to move forward.
 func TestScripts(t *testing.T) {
@@ -51,10 +52,11 @@ type script struct {
 	leo       int64
 	published []int64
 	lastProp  *ISRChange
+	fenced    map[int32]bool
 }
 
 func newScript(t *testing.T, d *datadriven.TestData) *script {
-	s := &script{t: t}
+	s := &script{t: t, fenced: map[int32]bool{}}
 	self, minISR, lag := 0, 1, 1000
 	d.ScanArgs(t, "self", &self)
 	d.MaybeScanArgs(t, "min-isr", &minISR)
@@ -65,7 +67,9 @@ func newScript(t *testing.T, d *datadriven.TestData) *script {
 				t.Fatalf("high watermark published %d after %d: backwards or repeated", hw, s.published[n-1])
 			}
 			s.published = append(s.published, hw)
-		}})
+		},
+			Eligible: func(id int32) bool { return !s.fenced[id] },
+		})
 	return s
 }
 
@@ -187,6 +191,10 @@ func (s *script) run(t *testing.T, d *datadriven.TestData) string {
 		cfg := s.p.Config()
 		cfg.MinInsyncReplicas = int32(minISR)
 		s.p.SetConfig(cfg)
+	case "fence", "unfence":
+		var id int
+		d.ScanArgs(t, "id", &id)
+		s.fenced[int32(id)] = d.Cmd == "fence"
 	default:
 		d.Fatalf(t, "unknown command %s", d.Cmd)
 	}

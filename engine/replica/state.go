@@ -151,6 +151,12 @@ type Hooks struct {
 	// PublishHighWatermark makes a new HW visible to readers (log.SetHighWatermark). Called with
 	// the partition's lock held, so calls are ordered; must not block.
 	PublishHighWatermark func(hw int64)
+	// Eligible reports whether broker id may join the ISR now (KIP-841): a fenced broker may still
+	// fetch and catch up, but the controller refuses it in an ISR, so the leader does not propose
+	// it, as Kafka's leader consults its metadata cache. Without this check a fenced follower that
+	// keeps fetching draws a refused proposal on every fetch. Called with the partition's lock
+	// held; must not block. Nil: every replica is eligible.
+	Eligible func(id int32) bool
 }
 
 // followerState is the leader's view of one follower (Kafka's Replica state).
@@ -423,7 +429,8 @@ func (p *Partition) FollowerFetch(id int32, fetchOffset, leo, nowMs int64) (Upda
 	}
 	f.leo, f.lastFetchLeaderLEO, f.lastFetchMs = fetchOffset, leo, nowMs
 	u := p.maybeAdvanceHighWatermark(leo)
-	if p.pending == nil && !p.a.InISR(id) && f.leo >= p.hw && f.leo >= p.epochStartOffset {
+	if p.pending == nil && !p.a.InISR(id) && f.leo >= p.hw && f.leo >= p.epochStartOffset &&
+		(p.hooks.Eligible == nil || p.hooks.Eligible(id)) {
 		isr := append(slices.Clone(p.a.ISR), id)
 		slices.SortStableFunc(isr, func(x, y int32) int { return slices.Index(p.a.Replicas, x) - slices.Index(p.a.Replicas, y) })
 		u.Propose = p.propose(isr)
