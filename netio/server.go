@@ -17,6 +17,7 @@ import (
 type Server struct {
 	cfg     Config
 	handler Handler
+	inPlace InPlaceHandler // handler, if it serves some requests in place; else nil
 	stats   stats
 	connIDs atomic.Uint64
 
@@ -39,9 +40,11 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if h == nil {
 		return nil, fmt.Errorf("netio: nil Handler")
 	}
+	ip, _ := h.(InPlaceHandler)
 	return &Server{
 		cfg:     cfg,
 		handler: h,
+		inPlace: ip,
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
 	}, nil

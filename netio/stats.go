@@ -7,6 +7,7 @@ type Stats struct {
 	ConnectionsOpen     int64  // connections currently open
 	ConnectionsAccepted uint64 // connections accepted
 	Requests            uint64 // frames handed to the handler
+	RequestsInPlace     uint64 // of those, served from gnet's read buffer without a copy (InPlaceHandler)
 	BytesIn             uint64 // request frame bytes consumed, size prefixes included
 	BytesOutWrite       uint64 // response bytes handed to gnet's Write/Writev (headers, bytes, copied regions)
 	BytesOutSendfile    uint64 // file region bytes sent with sendfile
@@ -22,6 +23,7 @@ type stats struct {
 	connectionsOpen     atomic.Int64
 	connectionsAccepted atomic.Uint64
 	requests            atomic.Uint64
+	requestsInPlace     atomic.Uint64
 	bytesIn             atomic.Uint64
 	bytesOutWrite       atomic.Uint64
 	bytesOutSendfile    atomic.Uint64
@@ -36,6 +38,7 @@ func (s *stats) snapshot() Stats {
 		ConnectionsOpen:     s.connectionsOpen.Load(),
 		ConnectionsAccepted: s.connectionsAccepted.Load(),
 		Requests:            s.requests.Load(),
+		RequestsInPlace:     s.requestsInPlace.Load(),
 		BytesIn:             s.bytesIn.Load(),
 		BytesOutWrite:       s.bytesOutWrite.Load(),
 		BytesOutSendfile:    s.bytesOutSendfile.Load(),
