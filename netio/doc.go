@@ -52,10 +52,11 @@
 // OnOpen, OnTraffic and OnClose run on the connection's event loop and must never block: no
 // locks held across I/O, no fsync, no waiting for the handler. Handler.ServeKafka runs on the
 // event loop too; it must return quickly and may answer there (synchronously) or later from any
-// goroutine. An answer from another goroutine marks its responder complete under the
-// connection's mutex and, if it is now the head and the loop is not already flushing, wakes the
-// loop with gnet's Conn.Wake; the loop then writes every completed head responder. All writes,
-// sendfile calls and preads happen on the event loop, never elsewhere.
+// goroutine. An answer from another goroutine marks its responder complete under the connection's
+// mutex and, if it is now the head and the loop is not already flushing, wakes the loop with
+// gnet's Conn.Wake; the loop then writes every completed head responder. All writes and sendfile
+// calls happen on the event loop, never elsewhere; so do preads, except those of cold regions
+// (below), which run on a goroutine of their own before the responder completes.
 //
 // # Fetch path
 //
@@ -75,8 +76,12 @@
 // Over loopback the receiver copies either way, and sendfile's page splicing costs more than the
 // memcpy it saves. Re-measure on a real NIC before changing the default.
 //
-// Known cost: pread or sendfile of data not in the page cache stalls the whole event loop
-// (Kafka's KAFKA-7504). netio does not move cold reads off the loop yet.
+// Cold reads (Kafka's KAFKA-7504): pread or sendfile of data not in the page cache would stall
+// the whole event loop for a disk read. Respond checks each FileRegion with cachestat(2) (no I/O);
+// a response with a region not wholly cached is read on its own goroutine into pooled buffers and
+// completed afterwards, its responder pending meanwhile (so its connection's order holds), and the
+// loop serves other connections (Stats.ColdReads; BenchmarkColdFetch). Without cachestat (Linux
+// before 6.5) every region counts as cached, as before.
 //
 // # Allocation budget
 //

@@ -54,8 +54,16 @@ func (r *responder) recycle() {
 	responders.Put(r)
 }
 
-// Respond implements ResponseWriter.
-func (r *responder) Respond(parts ...Part) { r.complete(stateRespond, parts) }
+// Respond implements ResponseWriter. A response with a file region not in the page cache is read
+// off the event loop first (cold.go).
+func (r *responder) Respond(parts ...Part) {
+	if cs := r.cs; cs != nil && cs.srv.anyCold(parts) && !cs.isClosed() {
+		responseSizeFieldVal(&r.req, parts) // a programmer error panics here, in the caller
+		r.respondCold(parts)
+		return
+	}
+	r.complete(stateRespond, parts)
+}
 
 // NoResponse implements ResponseWriter.
 func (r *responder) NoResponse() { r.complete(stateNoResponse, nil) }
@@ -110,6 +118,14 @@ func (r *responder) complete(st responderState, parts []Part) {
 		// OnClose releases this responder.
 		_ = cs.c.Wake(nil)
 	}
+}
+
+// isClosed reports whether OnClose has run for the connection: its answers are dropped, so there is
+// no point reading cold regions for them.
+func (cs *connState) isClosed() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.closed
 }
 
 // responseSizeFieldVal validates parts and returns the response's size prefix value: correlation

@@ -21,6 +21,12 @@ type Server struct {
 	stats   stats
 	connIDs atomic.Uint64
 
+	noCachestat atomic.Bool // cachestat(2) is missing: every file region counts as cached
+	// coldCheck reports whether a file region is in the page cache (regionCached; tests replace
+	// it before Start). coldReadHook, if set, runs before each cold read (tests).
+	coldCheck    func(*FileRegion) bool
+	coldReadHook func()
+
 	started  atomic.Bool
 	stopOnce sync.Once
 	booted   chan struct{} // closed by OnBoot; eng and addr are set before
@@ -41,13 +47,15 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("netio: nil Handler")
 	}
 	ip, _ := h.(InPlaceHandler)
-	return &Server{
+	s := &Server{
 		cfg:     cfg,
 		handler: h,
 		inPlace: ip,
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
-	}, nil
+	}
+	s.coldCheck = s.regionCached
+	return s, nil
 }
 
 // Start listens on Config.Addr and runs the event loops in the background. It returns once the

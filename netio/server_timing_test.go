@@ -11,11 +11,15 @@ package netio
 // slice, the handler's region) and none per byte. Profile with -cpuprofile cpu.out.
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cpuTime is the process's user+system CPU time so far.
@@ -174,5 +178,76 @@ func BenchmarkRequestIngest(b *testing.B) {
 				b.ReportMetric(float64(st.RequestsInPlace)/float64(st.Requests), "inplace/req")
 			})
 		}
+	}
+}
+
+// BenchmarkColdFetch: one event loop; connection A fetches a 4 MiB file region evicted from the
+// page cache (fsync + POSIX_FADV_DONTNEED; effective on a disk-backed TempDir, not on tmpfs) while
+// connection B ping-pongs small requests on the same loop. offload=true is netio's default (cold
+// regions read off the loop); offload=false treats every region as cached, reading it on the loop
+// as before. Metrics: B's worst and 99th-percentile round trip while A's fetch is in flight (the
+// stall KAFKA-7504 describes), and A's fetch time.
+func BenchmarkColdFetch(b *testing.B) {
+	const regionBytes = 4 << 20
+	f, _ := testFile(b, regionBytes)
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	for _, offload := range []bool{false, true} {
+		b.Run("offload="+map[bool]string{false: "false", true: "true"}[offload], func(b *testing.B) {
+			s, err := NewServer(Config{Addr: "127.0.0.1:0", NumEventLoop: 1}, HandlerFunc(func(req *Request, w ResponseWriter) {
+				if req.APIKey == 1 {
+					w.Respond(Part{File: &FileRegion{Fd: int(f.Fd()), Len: regionBytes}})
+					return
+				}
+				w.Respond(bytesOf(corrBody(req.CorrelationID)))
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !offload {
+				s.coldCheck = func(*FileRegion) bool { return true }
+			}
+			if err := s.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(s.Stop)
+			ca, cb := dial(b, s), dial(b, s)
+			ping := request(3, 1, 1, "ping", false, nil)
+			var rtts []time.Duration
+			var fetchTotal time.Duration
+			for b.Loop() {
+				if err := unix.Fadvise(int(f.Fd()), 0, regionBytes, unix.FADV_DONTNEED); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if _, err := ca.tryReadFrame(); err != nil {
+						b.Error(err)
+					}
+				}()
+				ca.send(request(1, 11, 1, "fetch", false, nil))
+			pings:
+				for {
+					t0 := time.Now()
+					cb.send(ping)
+					cb.readFrame()
+					rtts = append(rtts, time.Since(t0))
+					select {
+					case <-done:
+						break pings
+					default:
+					}
+				}
+				fetchTotal += time.Since(start)
+			}
+			slices.Sort(rtts)
+			b.ReportMetric(float64(rtts[len(rtts)-1].Microseconds()), "ping-max-µs")
+			b.ReportMetric(float64(rtts[len(rtts)*99/100].Microseconds()), "ping-p99-µs")
+			b.ReportMetric(float64(fetchTotal.Microseconds())/float64(b.N), "fetch-µs")
+			b.ReportMetric(float64(s.Stats().ColdReads)/float64(b.N), "cold/op")
+		})
 	}
 }

@@ -12,6 +12,7 @@ type Stats struct {
 	BytesOutWrite       uint64 // response bytes handed to gnet's Write/Writev (headers, bytes, copied regions)
 	BytesOutSendfile    uint64 // file region bytes sent with sendfile
 	SendfileFallbacks   uint64 // file regions finished with pread+write on the sendfile path
+	ColdReads           uint64 // responses whose file regions were read off the event loop (not cached)
 	FramesRejected      uint64 // frames that closed their connection: bad size or malformed header
 	InboundOverflows    uint64 // muted connections closed for holding too many unconsumed bytes
 	Mutes               uint64 // times a connection stopped consuming frames because of a limit
@@ -28,6 +29,7 @@ type stats struct {
 	bytesOutWrite       atomic.Uint64
 	bytesOutSendfile    atomic.Uint64
 	sendfileFallbacks   atomic.Uint64
+	coldReads           atomic.Uint64
 	framesRejected      atomic.Uint64
 	inboundOverflows    atomic.Uint64
 	mutes               atomic.Uint64
@@ -43,6 +45,7 @@ func (s *stats) snapshot() Stats {
 		BytesOutWrite:       s.bytesOutWrite.Load(),
 		BytesOutSendfile:    s.bytesOutSendfile.Load(),
 		SendfileFallbacks:   s.sendfileFallbacks.Load(),
+		ColdReads:           s.coldReads.Load(),
 		FramesRejected:      s.framesRejected.Load(),
 		InboundOverflows:    s.inboundOverflows.Load(),
 		Mutes:               s.mutes.Load(),
