@@ -105,25 +105,32 @@ func BenchmarkRequestResponse(b *testing.B) {
 	for _, inflight := range []int{1, 32} {
 		b.Run("inflight="+itoa(inflight), func(b *testing.B) {
 			body := make([]byte, 100)
-			s := startServer(b, Config{NumEventLoop: 1}, HandlerFunc(func(req *Request, w ResponseWriter) {
+			roundTrips(b, HandlerFunc(func(req *Request, w ResponseWriter) {
 				w.Respond(bytesOf(body))
-			}))
-			c := dial(b, s)
-			_ = c.conn.SetDeadline(time.Time{})
-			req := request(3, 12, 1, "bench", true, make([]byte, 40))
-			rsp := make([]byte, 4+4+1+len(body))
-			readOne := func() int {
-				if _, err := io.ReadFull(c.conn, rsp); err != nil {
-					b.Fatal(err)
-				}
-				return len(rsp)
-			}
-			b.SetBytes(int64(len(req)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			pipeline(b, c, req, inflight, readOne)
+			}), request(3, 12, 1, "bench", true, make([]byte, 40)), len(body), inflight)
 		})
 	}
+}
+
+// roundTrips serves b.N copies of the flexible request req with h on one event loop, window of
+// them in flight, reading each answer (answerBytes of body), and returns the server.
+func roundTrips(b *testing.B, h Handler, req []byte, answerBytes, window int) *Server {
+	s := startServer(b, Config{NumEventLoop: 1}, h)
+	c := dial(b, s)
+	_ = c.conn.SetDeadline(time.Time{})
+	rsp := make([]byte, 4+4+1+answerBytes)
+	readOne := func() int {
+		if _, err := io.ReadFull(c.conn, rsp); err != nil {
+			b.Fatal(err)
+		}
+		return len(rsp)
+	}
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	pipeline(b, c, req, window, readOne)
+	b.StopTimer()
+	return s
 }
 
 func itoa(n int) string {
@@ -155,23 +162,9 @@ func BenchmarkRequestIngest(b *testing.B) {
 			name := "size=" + itoa(size>>10) + "KiB/inplace=" + map[bool]string{false: "false", true: "true"}[inPlace]
 			b.Run(name, func(b *testing.B) {
 				h := &inPlaceAll{inPlace: inPlace, answer: make([]byte, 40)}
-				s := startServer(b, Config{NumEventLoop: 1}, h)
-				c := dial(b, s)
-				_ = c.conn.SetDeadline(time.Time{})
 				req := request(0, 9, 1, "bench", true, make([]byte, size))
-				rsp := make([]byte, 4+4+1+len(h.answer))
-				readOne := func() int {
-					if _, err := io.ReadFull(c.conn, rsp); err != nil {
-						b.Fatal(err)
-					}
-					return len(rsp)
-				}
-				b.SetBytes(int64(len(req)))
-				b.ReportAllocs()
 				cpu0 := cpuTime(b)
-				b.ResetTimer()
-				pipeline(b, c, req, 4, readOne)
-				b.StopTimer()
+				s := roundTrips(b, h, req, len(h.answer), 4)
 				gib := float64(b.N) * float64(len(req)) / (1 << 30)
 				b.ReportMetric((cpuTime(b)-cpu0).Seconds()/gib, "cpu-s/GiB")
 				st := s.Stats()
