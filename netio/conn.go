@@ -96,7 +96,7 @@ func (cs *connState) readFrames() gnet.Action {
 				n, _ := c.Read(cs.partial[cs.partialN:])
 				cs.partialN += n
 			}
-			if cs.partialN < len(cs.partial) {
+			if cs.partialN < len(cs.partial) && c.InboundBuffered() == 0 {
 				// gnet's buffer is drained: the rest comes straight from the socket.
 				if act := cs.readSocket(); act != gnet.None {
 					return act
