@@ -2,6 +2,7 @@ package netio
 
 import (
 	"errors"
+	"os"
 
 	"github.com/panjf2000/gnet/v2/pkg/pool/byteslice"
 	"golang.org/x/sys/unix"
@@ -13,6 +14,9 @@ import (
 // every region counts as cached, as before); if one is cold, the response is read on its own
 // goroutine into pooled buffers and only then completed. The responder stays pending meanwhile,
 // so later responses on the connection still wait behind it; other connections do not.
+
+// pageSize is the base page size cachestat counts in.
+var pageSize = os.Getpagesize()
 
 // regionCached reports whether every page of f is in the page cache. Cheap (no I/O, no copy) and
 // never blocks, so it runs wherever Respond is called. Errors other than a missing cachestat
@@ -29,7 +33,7 @@ func (s *Server) regionCached(f *FileRegion) bool {
 		}
 		return true
 	}
-	const page = 4096 // cachestat counts base pages
+	page := int64(pageSize) // cachestat counts base pages
 	first, end := f.Offset/page, (f.Offset+f.Len+page-1)/page
 	return st.Cache >= uint64(end-first)
 }
