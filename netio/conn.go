@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/pool/byteslice"
+	"golang.org/x/sys/unix"
 )
 
 // connState is netio's per-connection state, stored as the gnet.Conn's context.
@@ -23,6 +24,8 @@ type connState struct {
 	iov          [][]byte     // scratch for batching responses into one writev
 	hdrs         []byte       // scratch backing the response headers referenced by iov
 	batch        []*responder // scratch: responders popped for writing
+	partial      []byte       // pooled frame being assembled while its bytes arrive (nil if none)
+	partialN     int          // bytes of partial filled
 
 	// drainTimerArmed is set while a timer will wake a connection muted by its outbound buffer.
 	drainTimerArmed atomic.Bool
@@ -79,10 +82,31 @@ func (cs *connState) leave(act gnet.Action) gnet.Action {
 
 // readFrames consumes whole frames from the inbound buffer and hands them to the handler until a
 // frame is incomplete or a limit mutes the connection. Runs on the event loop.
+//
+// Each request byte is copied at most once by netio: a frame already whole in gnet's buffer is
+// served in place when the handler allows it for its key and version (InPlaceHandler), and copied
+// into a pooled frame otherwise; a frame that is not whole yet is assembled in its own pooled
+// buffer as its bytes arrive, rather than left in gnet's inbound ring (which would copy it in and
+// then out again).
 func (cs *connState) readFrames() gnet.Action {
 	c, cfg := cs.c, &cs.srv.cfg
 	for {
-		if c.InboundBuffered() < 4 {
+		if cs.partial != nil {
+			if cs.partialN < len(cs.partial) {
+				n, _ := c.Read(cs.partial[cs.partialN:])
+				cs.partialN += n
+			}
+			if cs.partialN < len(cs.partial) && c.InboundBuffered() == 0 {
+				// gnet's buffer is drained: the rest comes straight from the socket.
+				if act := cs.readSocket(); act != gnet.None {
+					return act
+				}
+			}
+			if cs.partialN < len(cs.partial) {
+				cs.muted = false // everything gnet held is in the frame now
+				return gnet.None
+			}
+		} else if c.InboundBuffered() < 4 {
 			cs.muted = false // nothing held back
 			return gnet.None
 		}
@@ -100,6 +124,13 @@ func (cs *connState) readFrames() gnet.Action {
 			return gnet.None
 		}
 		cs.muted = false
+		if frame := cs.partial; frame != nil {
+			cs.partial, cs.partialN = nil, 0
+			if act := cs.serve(frame, true); act != gnet.None {
+				return act
+			}
+			continue
+		}
 		sizeBuf, err := c.Peek(4)
 		if err != nil {
 			panic(fmt.Sprintf("BUG: netio: peek of 4 of %d buffered bytes: %v", c.InboundBuffered(), err))
@@ -112,8 +143,27 @@ func (cs *connState) readFrames() gnet.Action {
 			cs.srv.logDebug("netio: rejecting frame", "conn", cs.info.ID, "size", size)
 			return gnet.Close
 		}
+		cs.srv.stats.bytesIn.Add(uint64(4 + int(size)))
 		if c.InboundBuffered() < 4+int(size) {
-			return gnet.None // wait for the rest of the frame
+			// The rest of the frame is still to come: move what is here into the frame's own
+			// buffer, and the rest as it arrives.
+			_, _ = c.Discard(4)
+			cs.partial = byteslice.Get(int(size))
+			cs.partialN, _ = c.Read(cs.partial)
+			continue
+		}
+		if cs.servesInPlace(c) {
+			whole, err := c.Peek(4 + int(size))
+			if err != nil {
+				panic(fmt.Sprintf("BUG: netio: peek of %d of %d buffered bytes: %v", 4+int(size), c.InboundBuffered(), err))
+			}
+			act := cs.serve(whole[4:], false)
+			// Only now: the handler is done with the bytes (InPlaceHandler's contract).
+			_, _ = c.Discard(4 + int(size))
+			if act != gnet.None {
+				return act
+			}
+			continue
 		}
 		_, _ = c.Discard(4)
 		// Copy the frame out of gnet's buffer: it is valid only inside this callback, and the
@@ -122,30 +172,91 @@ func (cs *connState) readFrames() gnet.Action {
 		if n, _ := c.Read(frame); n != len(frame) {
 			panic(fmt.Sprintf("BUG: netio: read %d of %d buffered frame bytes", n, len(frame)))
 		}
-		cs.srv.stats.bytesIn.Add(uint64(4 + int(size)))
-		h, err := parseRequestHeader(frame)
-		if err != nil {
-			byteslice.Put(frame)
-			cs.srv.stats.framesRejected.Add(1)
-			cs.srv.logDebug("netio: malformed request header", "conn", cs.info.ID, "err", err)
+		if act := cs.serve(frame, true); act != gnet.None {
+			return act
+		}
+	}
+}
+
+// readSocket reads the rest of the frame being assembled straight from the socket, bypassing
+// gnet's read buffer (which would cost a copy into it and one out), until the frame is whole or the
+// socket has nothing more (EAGAIN: epoll calls onTraffic again when bytes arrive). gnet's buffer
+// must be empty, so no bytes are taken out of order. Runs on the event loop.
+func (cs *connState) readSocket() gnet.Action {
+	for cs.partialN < len(cs.partial) {
+		n, err := unix.Read(cs.c.Fd(), cs.partial[cs.partialN:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return gnet.None
+		case err != nil:
+			cs.srv.logDebug("netio: closing connection after read error", "conn", cs.info.ID, "err", err)
+			return gnet.Close
+		case n == 0:
+			// The peer closed mid-frame: the request can never complete.
+			cs.srv.logDebug("netio: connection closed by the peer mid-frame", "conn", cs.info.ID)
 			return gnet.Close
 		}
-		r := &responder{cs: cs, frame: frame}
-		r.req = Request{
-			APIKey:        h.apiKey,
-			APIVersion:    h.apiVersion,
-			CorrelationID: h.correlationID,
-			ClientID:      cs.clientID(h.clientID),
-			Flexible:      h.flexible,
-			Body:          frame[h.bodyOff:len(frame):len(frame)], // appending must not reach the pool
-			Conn:          cs.info,
-		}
-		cs.mu.Lock()
-		cs.queue.push(r)
-		cs.mu.Unlock()
-		cs.srv.stats.requests.Add(1)
-		cs.srv.handler.ServeKafka(&r.req, r)
+		cs.partialN += n
 	}
+	return gnet.None
+}
+
+// servesInPlace reports whether the handler serves the frame at the head of the inbound buffer
+// (whose size prefix has been checked) in place, by its api key and version.
+func (cs *connState) servesInPlace(c gnet.Conn) bool {
+	h := cs.srv.inPlace
+	if h == nil {
+		return false
+	}
+	kv, err := c.Peek(8) // size, api key, api version: a frame has at least requestHeaderBytesMin
+	if err != nil {
+		panic(fmt.Sprintf("BUG: netio: peek of 8 of %d buffered bytes: %v", c.InboundBuffered(), err))
+	}
+	return h.ServesInPlace(int16(binary.BigEndian.Uint16(kv[4:6])), int16(binary.BigEndian.Uint16(kv[6:8])))
+}
+
+// serve parses frame's request header, queues a responder and calls the handler. owned says the
+// frame is a pooled copy that the responder returns to the pool once written; otherwise it is in
+// gnet's inbound buffer, valid only until the handler returns. Runs on the event loop.
+func (cs *connState) serve(frame []byte, owned bool) gnet.Action {
+	h, err := parseRequestHeader(frame)
+	if err != nil {
+		if owned {
+			byteslice.Put(frame)
+		}
+		cs.srv.stats.framesRejected.Add(1)
+		cs.srv.logDebug("netio: malformed request header", "conn", cs.info.ID, "err", err)
+		return gnet.Close
+	}
+	r := newResponder(cs)
+	if owned {
+		r.frame = frame
+	}
+	r.req = Request{
+		APIKey:        h.apiKey,
+		APIVersion:    h.apiVersion,
+		CorrelationID: h.correlationID,
+		ClientID:      cs.clientID(h.clientID),
+		Flexible:      h.flexible,
+		Body:          frame[h.bodyOff:len(frame):len(frame)], // appending must not reach the pool
+		Conn:          cs.info,
+	}
+	cs.mu.Lock()
+	cs.queue.push(r)
+	cs.mu.Unlock()
+	cs.srv.stats.requests.Add(1)
+	if !owned {
+		cs.srv.stats.requestsInPlace.Add(1)
+	}
+	cs.srv.handler.ServeKafka(&r.req, r)
+	if !owned {
+		// The bytes go back to gnet when this returns; nothing may reach them through r. Only the
+		// event loop recycles r, so it is still this request's.
+		r.req.Body = nil
+	}
+	return gnet.None
 }
 
 // clientID returns b as a string, reusing the previous one when it is the same (clients send the
@@ -162,16 +273,19 @@ func (cs *connState) clientID(b []byte) string {
 // Runs on the event loop.
 func (cs *connState) checkLimits() gnet.Action {
 	c, cfg := cs.c, &cs.srv.cfg
-	if c.InboundBuffered() > cfg.InboundBufferedBytesMax {
+	// A frame being assembled counts as unconsumed: before netio assembled frames itself, those
+	// bytes waited in gnet's buffer, and the limit is unchanged by where they wait.
+	if held := c.InboundBuffered() + cs.partialN; held > cfg.InboundBufferedBytesMax {
 		cs.srv.stats.inboundOverflows.Add(1)
 		cs.srv.logDebug("netio: closing connection with too many unconsumed bytes", "conn", cs.info.ID,
-			"bytes", c.InboundBuffered())
+			"bytes", held)
 		return gnet.Close
 	}
 	// Muted by in-flight requests resumes when a completion wakes the loop; muted by the outbound
 	// buffer has no event to wait for (gnet has no "drained" callback), so poll — only while
 	// frames wait, since newly arriving bytes call onTraffic anyway.
-	if cs.muted && c.InboundBuffered() > 0 && c.OutboundBuffered() > cfg.OutboundHighWaterBytes &&
+	framesWait := c.InboundBuffered() > 0 || (cs.partial != nil && cs.partialN == len(cs.partial))
+	if cs.muted && framesWait && c.OutboundBuffered() > cfg.OutboundHighWaterBytes &&
 		cs.drainTimerArmed.CompareAndSwap(false, true) {
 		time.AfterFunc(outboundDrainPollInterval, func() {
 			cs.drainTimerArmed.Store(false)
@@ -195,5 +309,9 @@ func (cs *connState) onClose() {
 	cs.mu.Unlock()
 	for _, r := range done {
 		r.release()
+	}
+	if cs.partial != nil {
+		byteslice.Put(cs.partial)
+		cs.partial, cs.partialN = nil, 0
 	}
 }

@@ -28,7 +28,17 @@
 //   - Every FileRegion handed to Respond has its Release called exactly once: after it was sent,
 //     or when its connection closed first.
 //   - Request.Body is a pooled copy of the frame, valid until the response has been written (so
-//     response parts may alias it); a handler must not keep it after answering.
+//     response parts may alias it); a handler must not keep it after answering. Exception: a
+//     request an InPlaceHandler serves in place aliases gnet's read buffer, valid only until
+//     ServeKafka returns (netio then sets Body to nil and discards the bytes).
+//   - netio copies each request byte at most once. A frame already whole in gnet's read buffer is
+//     served in place (InPlaceHandler) or copied into a pooled frame; a frame still arriving is
+//     assembled in its own pooled frame: what gnet has read is moved there, the rest is read from
+//     the socket straight into it (gnet's buffer is then empty, so nothing is taken out of order).
+//     A frame being assembled counts towards InboundBufferedBytesMax like gnet's buffered bytes.
+//   - Every Part with Recycle set has its bytes put back into the pool exactly once: after the
+//     writev that carried them (gnet copies what the socket did not take), or when the connection
+//     closed first.
 //   - A frame whose size is negative or above SocketRequestMaxBytes, or whose header does not
 //     parse, closes that connection only.
 //   - A connection stops consuming frames while MaxInFlightPerConn of its requests are unwritten,
@@ -42,10 +52,11 @@
 // OnOpen, OnTraffic and OnClose run on the connection's event loop and must never block: no
 // locks held across I/O, no fsync, no waiting for the handler. Handler.ServeKafka runs on the
 // event loop too; it must return quickly and may answer there (synchronously) or later from any
-// goroutine. An answer from another goroutine marks its responder complete under the
-// connection's mutex and, if it is now the head and the loop is not already flushing, wakes the
-// loop with gnet's Conn.Wake; the loop then writes every completed head responder. All writes,
-// sendfile calls and preads happen on the event loop, never elsewhere.
+// goroutine. An answer from another goroutine marks its responder complete under the connection's
+// mutex and, if it is now the head and the loop is not already flushing, wakes the loop with
+// gnet's Conn.Wake; the loop then writes every completed head responder. All writes and sendfile
+// calls happen on the event loop, never elsewhere; so do preads, except those of cold regions
+// (below), which run on a goroutine of their own before the responder completes.
 //
 // # Fetch path
 //
@@ -65,13 +76,20 @@
 // Over loopback the receiver copies either way, and sendfile's page splicing costs more than the
 // memcpy it saves. Re-measure on a real NIC before changing the default.
 //
-// Known cost: pread or sendfile of data not in the page cache stalls the whole event loop
-// (Kafka's KAFKA-7504). netio does not move cold reads off the loop yet.
+// Cold reads (Kafka's KAFKA-7504): pread or sendfile of data not in the page cache would stall
+// the whole event loop for a disk read. Respond checks each FileRegion with cachestat(2) (no I/O);
+// a response with a region not wholly cached is read on its own goroutine into pooled buffers and
+// completed afterwards, its responder pending meanwhile (so its connection's order holds), and the
+// loop serves other connections (Stats.ColdReads; BenchmarkColdFetch). Without cachestat (Linux
+// before 6.5) every region counts as cached, as before.
 //
 // # Allocation budget
 //
-// Per request: one allocation (the responder, which is also the ResponseWriter); header decoding
-// allocates nothing (BenchmarkParseRequestHeader) and the client id string is reused while a
-// connection keeps sending the same one. Frames and pread buffers come from gnet's power-of-two
-// byteslice pool. Per byte: nothing (BenchmarkFetchPath, BenchmarkRequestResponse).
+// Per request: none in steady state. Responders (each is also its request's ResponseWriter) are
+// pooled: the event loop recycles one once its answer is written, or the connection's close
+// disposed of it, so a second answer after that is undefined (before it, it panics). Header
+// decoding allocates nothing (BenchmarkParseRequestHeader) and the client id string is reused
+// while a connection keeps sending the same one. Frames, pread buffers and NewBuffer's response
+// buffers come from gnet's power-of-two byteslice pool. Per byte: nothing (BenchmarkFetchPath,
+// BenchmarkRequestResponse, BenchmarkRequestIngest; their allocs/op include the client's).
 package netio

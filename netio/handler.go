@@ -1,11 +1,16 @@
 package netio
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/panjf2000/gnet/v2/pkg/pool/byteslice"
+)
 
 // Request is one decoded Kafka request. Frame bytes are copied out of gnet's buffer into a pooled
 // buffer, so Body stays valid until the ResponseWriter's Respond/NoResponse/Close is called (in
-// fact until the response has been written, so response parts may alias Body). The handler must
-// not keep Body, or the Request, after answering.
+// fact until the response has been written, so response parts may alias Body) — unless the
+// handler serves the request in place (InPlaceHandler), when Body is valid only during
+// ServeKafka. The handler must not keep Body, or the Request, after answering.
 type Request struct {
 	APIKey        int16
 	APIVersion    int16
@@ -31,6 +36,11 @@ type Part struct {
 	// Bytes are written as they are. netio may keep a reference until they are written, so the
 	// caller must not modify them after Respond.
 	Bytes []byte
+	// Recycle hands Bytes to netio: they came from NewBuffer, and netio puts them back into its
+	// pool once written (or when the connection closed first). The caller must not touch them, or
+	// anything sharing their array, after Respond. This is how a handler answers without an
+	// allocation.
+	Recycle bool
 	// File is a region of a file sent with sendfile (zero copy) or pread+write.
 	File *FileRegion
 }
@@ -46,12 +56,13 @@ type FileRegion struct {
 }
 
 // ResponseWriter answers one Request. Exactly one of its methods is called, exactly once; a second
-// call panics. Safe to call from any goroutine.
+// call panics while netio still holds the request, and is undefined after (netio reuses its
+// ResponseWriters once their answers are written). Safe to call from any goroutine.
 type ResponseWriter interface {
 	// Respond queues the response body parts WITHOUT size prefix and WITHOUT response header:
 	// netio writes the size and correlation id (and the empty tag section when the request was
 	// flexible and its key is not 18). The parts go out after every earlier response on this
-	// connection.
+	// connection. The parts slice itself is copied: the caller may reuse it when Respond returns.
 	Respond(parts ...Part)
 	// NoResponse frees the request's slot without sending anything (Produce with acks=0).
 	NoResponse()
@@ -65,6 +76,28 @@ type ResponseWriter interface {
 type Handler interface {
 	ServeKafka(req *Request, w ResponseWriter)
 }
+
+// InPlaceHandler is a Handler that serves some requests straight from the connection's read
+// buffer, sparing netio's copy of the frame. For a request whose key and version ServesInPlace
+// accepts, Request.Body is valid only until ServeKafka returns (netio then sets it to nil): the
+// handler must be done with those bytes by then — copied whatever it keeps, and answered, if it
+// answers later, with parts that do not alias them. Produce is the case it exists for: its
+// batches are written to the log, not kept.
+type InPlaceHandler interface {
+	Handler
+	// ServesInPlace reports whether requests with this api key and version are served in place.
+	// Called on the event loop for every frame that arrived whole; it must be cheap.
+	ServesInPlace(apiKey, apiVersion int16) bool
+}
+
+// NewBuffer returns an empty byte slice with capacity at least n from netio's buffer pool, for a
+// response part with Recycle set. Appending beyond the capacity is fine: the grown slice is
+// pooled in its place.
+func NewBuffer(n int) []byte { return byteslice.Get(max(n, 1))[:0] }
+
+// RecycleBuffer returns a buffer from NewBuffer that will not be sent to the pool. The caller
+// must not touch it afterwards.
+func RecycleBuffer(b []byte) { byteslice.Put(b) }
 
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(req *Request, w ResponseWriter)

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/panjf2000/gnet/v2/pkg/pool/byteslice"
 )
@@ -14,6 +15,7 @@ const (
 	stateRespond                          // Respond: write the parts
 	stateNoResponse                       // NoResponse: write nothing
 	stateClose                            // Close: close the connection when this reaches the head
+	stateRecycled                         // written or dropped, back in the pool: answering panics
 )
 
 // responder is one request's place in its connection's response queue and the ResponseWriter the
@@ -33,8 +35,35 @@ type responder struct {
 
 var _ ResponseWriter = (*responder)(nil)
 
-// Respond implements ResponseWriter.
-func (r *responder) Respond(parts ...Part) { r.complete(stateRespond, parts) }
+// responders recycles responders once their answers are written or dropped, so that a request
+// costs no allocation (netio's allocation budget, doc.go).
+var responders = sync.Pool{New: func() any { return new(responder) }}
+
+// newResponder returns a pending responder for a request of cs.
+func newResponder(cs *connState) *responder {
+	r := responders.Get().(*responder)
+	r.cs, r.state = cs, statePending
+	return r
+}
+
+// recycle returns r to the pool. Called once, by whoever disposes of r (the event loop after
+// writing it or on close, or the completer of a request whose connection closed), after its frame
+// and parts were released.
+func (r *responder) recycle() {
+	*r = responder{state: stateRecycled}
+	responders.Put(r)
+}
+
+// Respond implements ResponseWriter. A response with a file region not in the page cache is read
+// off the event loop first (cold.go).
+func (r *responder) Respond(parts ...Part) {
+	if cs := r.cs; cs != nil && cs.srv.anyCold(parts) && !cs.isClosed() {
+		responseSizeFieldVal(&r.req, parts) // a programmer error panics here, in the caller
+		r.respondCold(parts)
+		return
+	}
+	r.complete(stateRespond, parts)
+}
 
 // NoResponse implements ResponseWriter.
 func (r *responder) NoResponse() { r.complete(stateNoResponse, nil) }
@@ -50,6 +79,10 @@ func (r *responder) complete(st responderState, parts []Part) {
 		sizeFieldVal = responseSizeFieldVal(&r.req, parts) // panics on a programmer error, here in the caller
 	}
 	cs := r.cs
+	if cs == nil || r.state == stateRecycled {
+		panic(fmt.Sprintf("BUG: netio: a request answered after its answer was written (api key %d, correlation id %d)",
+			r.req.APIKey, r.req.CorrelationID))
+	}
 	cs.mu.Lock()
 	if r.state != statePending {
 		cs.mu.Unlock()
@@ -60,8 +93,9 @@ func (r *responder) complete(st responderState, parts []Part) {
 	if cs.closed {
 		// The connection is gone; OnClose left pending responders to their completers.
 		cs.mu.Unlock()
-		releaseFileParts(parts)
+		releaseParts(parts)
 		r.releaseFrame()
+		r.recycle()
 		return
 	}
 	r.parts = append(r.partsInline[:0], parts...)
@@ -84,6 +118,14 @@ func (r *responder) complete(st responderState, parts []Part) {
 		// OnClose releases this responder.
 		_ = cs.c.Wake(nil)
 	}
+}
+
+// isClosed reports whether OnClose has run for the connection: its answers are dropped, so there is
+// no point reading cold regions for them.
+func (cs *connState) isClosed() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.closed
 }
 
 // responseSizeFieldVal validates parts and returns the response's size prefix value: correlation
@@ -132,17 +174,35 @@ func (r *responder) releaseFrame() {
 	}
 }
 
-// release disposes of a responder that will never be written.
+// release disposes of a responder that will never be written, and recycles it.
 func (r *responder) release() {
-	releaseFileParts(r.parts)
+	releaseParts(r.parts)
 	r.parts = nil
 	r.releaseFrame()
+	r.recycle()
+}
+
+// releaseParts releases every part: file regions and recyclable bytes.
+func releaseParts(parts []Part) {
+	releaseFileParts(parts)
+	recycleBytes(parts)
 }
 
 // releaseFileParts calls Release of every file region in parts.
 func releaseFileParts(parts []Part) {
 	for i := range parts {
 		releaseRegion(parts[i].File)
+	}
+}
+
+// recycleBytes returns the Recycle byte parts to the pool. Once their bytes are written or will
+// never be.
+func recycleBytes(parts []Part) {
+	for i := range parts {
+		if p := &parts[i]; p.Recycle && p.Bytes != nil {
+			byteslice.Put(p.Bytes)
+			p.Bytes = nil
+		}
 	}
 }
 

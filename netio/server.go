@@ -17,8 +17,15 @@ import (
 type Server struct {
 	cfg     Config
 	handler Handler
+	inPlace InPlaceHandler // handler, if it serves some requests in place; else nil
 	stats   stats
 	connIDs atomic.Uint64
+
+	noCachestat atomic.Bool // cachestat(2) is missing: every file region counts as cached
+	// coldCheck reports whether a file region is in the page cache (regionCached; tests replace
+	// it before Start). coldReadHook, if set, runs before each cold read (tests).
+	coldCheck    func(*FileRegion) bool
+	coldReadHook func()
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -39,12 +46,16 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if h == nil {
 		return nil, fmt.Errorf("netio: nil Handler")
 	}
-	return &Server{
+	ip, _ := h.(InPlaceHandler)
+	s := &Server{
 		cfg:     cfg,
 		handler: h,
+		inPlace: ip,
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
-	}, nil
+	}
+	s.coldCheck = s.regionCached
+	return s, nil
 }
 
 // Start listens on Config.Addr and runs the event loops in the background. It returns once the

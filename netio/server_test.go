@@ -3,7 +3,9 @@ package netio
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,21 +264,24 @@ func TestServerHandlerClose(t *testing.T) {
 	}
 }
 
-// TestServerAnswerTwicePanics: a second answer is a programmer error.
+// TestServerAnswerTwicePanics: a second answer is a programmer error. (Answered twice within
+// ServeKafka, while netio certainly holds the request: once its answer is written netio reuses
+// the ResponseWriter, and a late second answer is undefined.)
 func TestServerAnswerTwicePanics(t *testing.T) {
-	h := &parkingHandler{}
-	s := startServer(t, Config{}, h)
+	var second atomic.Value
+	s := startServer(t, Config{}, HandlerFunc(func(req *Request, w ResponseWriter) {
+		w.Respond(bytesOf(corrBody(1)))
+		defer func() { second.Store(fmt.Sprint(recover())) }()
+		w.NoResponse()
+	}))
 	c := dial(t, s)
-	c.send(request(3, 1, 1, "twice", false, nil))
-	eventually(t, "request", func() bool { return h.count() == 1 })
-	_, w := h.get(0)
-	w.NoResponse()
-	defer func() {
-		if r := recover(); r == nil {
-			t.Fatal("second answer did not panic")
-		}
-	}()
-	w.Respond()
+	c.send(request(3, 1, 7, "twice", false, nil))
+	if corr, body := c.readResponse(); corr != 7 || !bytes.Equal(body, corrBody(1)) {
+		t.Fatalf("response %d %x, want the first answer", corr, body)
+	}
+	if got, _ := second.Load().(string); !strings.Contains(got, "answered twice") {
+		t.Fatalf("second answer: recovered %q, want the answered-twice panic", got)
+	}
 }
 
 // TestServerStats: counters move with connections, requests and bytes.
@@ -514,4 +519,187 @@ func TestServerConcurrentClients(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// inPlaceEchoHandler serves key 0 in place, echoing a copy of the body at once, and copies every
+// other key, echoing the body itself (aliasing netio's pooled frame) later from another goroutine.
+type inPlaceEchoHandler struct{ wg sync.WaitGroup }
+
+func (h *inPlaceEchoHandler) ServesInPlace(key, _ int16) bool { return key == 0 }
+
+func (h *inPlaceEchoHandler) ServeKafka(req *Request, w ResponseWriter) {
+	if req.APIKey == 0 {
+		w.Respond(bytesOf(append([]byte(nil), req.Body...)))
+		return
+	}
+	body := req.Body
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		w.Respond(bytesOf(body))
+	}()
+}
+
+// TestServerInPlace: frames that arrive whole are served from gnet's buffer when the handler
+// allows it, frames that arrive in pieces are assembled, others are copied, and every body
+// reaches the handler intact, in order, whichever path it took.
+func TestServerInPlace(t *testing.T) {
+	h := &inPlaceEchoHandler{}
+	s := startServer(t, Config{}, h)
+	t.Cleanup(h.wg.Wait)
+	c := dial(t, s)
+	body := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = seed + byte(i*7)
+		}
+		return b
+	}
+	expectEcho := func(corr int32, want []byte) {
+		t.Helper()
+		gotCorr, got := c.readResponse()
+		if gotCorr != corr || !bytes.Equal(got, want) {
+			t.Fatalf("response %d (%d bytes), want %d (%d bytes) echoing the request body", gotCorr, len(got), corr, len(want))
+		}
+	}
+
+	// One small frame, written whole: served in place.
+	b := body(100, 1)
+	c.send(request(0, 3, 1, "inplace", false, b))
+	expectEcho(1, b)
+	if st := s.Stats(); st.RequestsInPlace != 1 || st.Requests != 1 {
+		t.Fatalf("Stats %+v: want 1 request, served in place", st)
+	}
+
+	// One frame in two writes, the second only once the server has seen the first: assembled.
+	b = body(5000, 2)
+	frame := request(0, 3, 2, "inplace", false, b)
+	c.send(frame[:1000])
+	eventually(t, "the frame's start consumed", func() bool {
+		return s.Stats().BytesIn == uint64(len(request(0, 3, 1, "inplace", false, body(100, 1)))+len(frame))
+	})
+	c.send(frame[1000:])
+	expectEcho(2, b)
+	if st := s.Stats(); st.RequestsInPlace != 1 || st.Requests != 2 {
+		t.Fatalf("Stats %+v: want 2 requests, only the first in place", st)
+	}
+
+	// A stream of both kinds and many sizes, written at once from another goroutine (gnet reads
+	// 64 KiB at a time, so frames straddle reads): every answer right and in order.
+	var frames [][]byte
+	var bodies [][]byte
+	for i := range 200 {
+		key := int16(i % 3 % 2) // 0, 1, 0, 0, 1, 0, ...
+		b := body(1+(i*7919)%150000, byte(i))
+		frames = append(frames, request(key, 3, int32(100+i), "inplace", false, b))
+		bodies = append(bodies, b)
+	}
+	go func() {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+		for _, f := range frames {
+			if _, err := c.conn.Write(f); err != nil {
+				return // the reads below fail the test
+			}
+		}
+	}()
+	for i := range frames {
+		expectEcho(int32(100+i), bodies[i])
+	}
+	if st := s.Stats(); st.Requests != 202 {
+		t.Fatalf("Stats %+v: want 202 requests", st)
+	}
+}
+
+// TestServerRecycledParts: response bytes handed over with Recycle reach the client intact, even
+// with many answers in flight from other goroutines reusing the pool (a buffer recycled before it
+// was written would carry a later response's bytes).
+func TestServerRecycledParts(t *testing.T) {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	s := startServer(t, Config{}, HandlerFunc(func(req *Request, w ResponseWriter) {
+		corr := req.CorrelationID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := NewBuffer(64)
+			for range 300 { // grows past the pooled capacity: the grown array is pooled instead
+				buf = binary.BigEndian.AppendUint32(buf, uint32(corr))
+			}
+			w.Respond(Part{Bytes: buf, Recycle: true}, Part{Bytes: NewBuffer(1), Recycle: true},
+				Part{Bytes: append(NewBuffer(4), corrBody(corr)...), Recycle: true})
+		}()
+	}))
+	c := dial(t, s)
+	const n = 300
+	go func() {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+		for i := range n {
+			if _, err := c.conn.Write(request(3, 1, int32(i), "recycle", false, nil)); err != nil {
+				return // the reads below fail the test
+			}
+		}
+	}()
+	for i := range n {
+		corr, body := c.readResponse()
+		want := bytes.Repeat(corrBody(int32(i)), 301)
+		if corr != int32(i) || !bytes.Equal(body, want) {
+			t.Fatalf("response %d: corr %d, %d bytes; want %d bytes of its own correlation id", i, corr, len(body), len(want))
+		}
+	}
+}
+
+// TestServerFramingUnderLimits: frames of many sizes, written in random pieces, on a connection
+// that may have one request in flight and a small outbound limit, answered from other goroutines:
+// frames are assembled while the connection is muted, served in place or copied, and every answer
+// comes back intact and in order.
+func TestServerFramingUnderLimits(t *testing.T) {
+	h := &laterEchoHandler{}
+	s := startServer(t, Config{MaxInFlightPerConn: 1, OutboundHighWaterBytes: 64 << 10}, h)
+	t.Cleanup(h.wg.Wait)
+	c := dial(t, s)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var stream []byte
+	var bodies [][]byte
+	for i := range 120 {
+		b := make([]byte, 1+rng.IntN(200000))
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		stream = append(stream, request(int16(i%2), 3, int32(i), "limits", false, b)...)
+		bodies = append(bodies, b)
+	}
+	go func() {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+		for len(stream) > 0 {
+			n := min(len(stream), 1+rng.IntN(100000))
+			if _, err := c.conn.Write(stream[:n]); err != nil {
+				return // the reads below fail the test
+			}
+			stream = stream[n:]
+		}
+	}()
+	for i, want := range bodies {
+		corr, got := c.readResponse()
+		if corr != int32(i) || !bytes.Equal(got, want) {
+			t.Fatalf("response %d: corr %d, %d bytes; want %d bytes of its request's body", i, corr, len(got), len(want))
+		}
+	}
+	if st := s.Stats(); st.Requests != 120 || st.Mutes == 0 {
+		t.Fatalf("Stats %+v: want 120 requests and some mutes", st)
+	}
+}
+
+// laterEchoHandler serves key 0 in place and copies other keys; it echoes a copy of every body
+// from another goroutine, after ServeKafka has returned.
+type laterEchoHandler struct{ wg sync.WaitGroup }
+
+func (h *laterEchoHandler) ServesInPlace(key, _ int16) bool { return key == 0 }
+
+func (h *laterEchoHandler) ServeKafka(req *Request, w ResponseWriter) {
+	body := append([]byte(nil), req.Body...) // in place, Body is gone once this returns
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		w.Respond(bytesOf(body))
+	}()
 }

@@ -35,6 +35,7 @@ func (cs *connState) flush() gnet.Action {
 	// last writev of the batch has just copied whatever the socket did not take.
 	for i, r := range batch {
 		r.releaseFrame()
+		r.recycle()
 		batch[i] = nil
 	}
 	cs.batch = batch[:0]
@@ -63,15 +64,13 @@ func (cs *connState) writeBatch(batch []*responder) gnet.Action {
 			// If hdrs grows, earlier iov entries keep pointing at the old array, which stays
 			// valid: correct, just not reused.
 			iov = append(iov, hdrs[start:len(hdrs):len(hdrs)])
-			iov, err = cs.appendParts(iov, r.parts)
-			r.parts = nil // every region in it has been released
+			iov, err = cs.appendParts(iov, r.parts) // releases every file region of r
 		default:
 			panic(fmt.Sprintf("BUG: netio: writing a responder in state %d", r.state))
 		}
 		if err != nil {
 			for _, rest := range batch[i+1:] {
 				releaseFileParts(rest.parts)
-				rest.parts = nil
 			}
 			break
 		}
@@ -85,6 +84,12 @@ func (cs *connState) writeBatch(batch []*responder) gnet.Action {
 	}
 	clear(iov[:cap(iov)]) // drop references to response bytes until the next flush
 	cs.iov, cs.hdrs = iov[:0], hdrs[:0]
+	// gnet has copied whatever the socket did not take (or the connection is closing): recyclable
+	// bytes go back to the pool; the file regions were released above.
+	for _, r := range batch {
+		recycleBytes(r.parts)
+		r.parts = nil
+	}
 	if err != nil {
 		if err != errCloseRequested {
 			cs.srv.logDebug("netio: closing connection after write error", "conn", cs.info.ID, "err", err)

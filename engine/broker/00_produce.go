@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,6 +35,14 @@ import (
 func init() {
 	register(0, 0, 11, serveProduce)
 	registerWire(0, serveProduceWire)
+}
+
+// ServesInPlace implements netio.InPlaceHandler: Produce v3+ (serveProduceWire) is done with the
+// request body when ServeKafka returns — the batches are validated in place and written to the
+// log (the write copies them), the response is built in its own buffer, and a parked acks=all
+// answer holds offsets, not request bytes. netio then spares its copy of the frame.
+func (b *Broker) ServesInPlace(apiKey, apiVersion int16) bool {
+	return apiKey == 0 && apiVersion >= 3
 }
 
 // maxReplicationWait bounds how long an acks=all produce may wait for the high watermark,
@@ -361,7 +370,7 @@ func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) boo
 	_, transactional := r.nullableString()
 	acks := r.int16()
 	timeoutMs := r.int32()
-	out := wireWriter{b: make([]byte, 0, 256), flexible: flexible}
+	out := wireWriter{b: netio.NewBuffer(produceResponseBytes), flexible: flexible}
 	var waits []durableWait
 	ntopics := r.arrayLen()
 	out.arrayLen(ntopics)
@@ -401,15 +410,40 @@ func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) boo
 	switch {
 	case acks == 0:
 		w.NoResponse()
+		netio.RecycleBuffer(out.b)
 	case len(waits) == 0:
-		w.Respond(netio.Part{Bytes: out.b})
+		respondRecycled(w, out.b)
 	default:
 		body := out.b
 		b.afterDurable(waits, timeoutMs, func(dw durableWait, code int16) {
 			binary.BigEndian.PutUint16(body[dw.errPos:], uint16(code))
-		}, func() { w.Respond(netio.Part{Bytes: body}) })
+		}, func() { respondRecycled(w, body) })
 	}
 	return true
+}
+
+// produceResponseBytes is the pooled buffer a Produce response starts in: a few partitions' worth
+// (about 40 bytes each plus the topic name); a larger response grows it once.
+const produceResponseBytes = 512
+
+// Allocation budget of the produce path (serveProduceWire, acks=0/1, nothing to wait for): zero
+// per request in steady state. The response is built in a buffer from netio's pool and handed
+// back with Part.Recycle; the one-element parts slice comes from partsPool (netio copies the
+// slice during Respond); the latency wrapper is pooled (timedWriter); netio pools its responder
+// and serves the frame in place or from its frame pool. TestProduceAllocs holds the handler to it.
+
+// partsPool holds one-element part slices for respondRecycled: a slice literal passed through the
+// ResponseWriter interface escapes, which would be an allocation per response.
+var partsPool = sync.Pool{New: func() any { return new([1]netio.Part) }}
+
+// respondRecycled answers w with body, a buffer from netio.NewBuffer that netio recycles once
+// written.
+func respondRecycled(w netio.ResponseWriter, body []byte) {
+	parts := partsPool.Get().(*[1]netio.Part)
+	parts[0] = netio.Part{Bytes: body, Recycle: true}
+	w.Respond(parts[:]...)
+	parts[0] = netio.Part{}
+	partsPool.Put(parts)
 }
 
 // produceWellFormed walks a Produce v3+ body without acting on it.

@@ -48,4 +48,6 @@
 // Invariants: per-partition errors never fail a whole request; every advertised API version is
 // decoded by kmsg and answered in that version; unknown keys and versions outside the advertised
 // range close the connection, except ApiVersions, which answers UNSUPPORTED_VERSION in v0 (KIP-511).
+// Produce v3+ is served from netio's read buffer in place (ServesInPlace): nothing on its path may
+// keep request bytes once ServeKafka returns.
 package broker
