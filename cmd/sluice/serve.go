@@ -311,6 +311,15 @@ type clusterBroker struct {
 	ctrl *meta.Controller
 }
 
+// ServesInPlace forwards netio's in-place question to the broker: an embedded interface does not
+// promote the method, and without it a cluster node would copy every Produce frame.
+func (c *clusterBroker) ServesInPlace(apiKey, apiVersion int16) bool {
+	ip, ok := c.kafkaBroker.(netio.InPlaceHandler)
+	return ok && ip.ServesInPlace(apiKey, apiVersion)
+}
+
+var _ netio.InPlaceHandler = (*clusterBroker)(nil)
+
 func (c *clusterBroker) Close() error {
 	return errors.Join(c.kafkaBroker.Close(), c.ctrl.Close())
 }
