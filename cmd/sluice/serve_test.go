@@ -305,3 +305,20 @@ func TestServeCloseError(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// A cluster node answers netio's in-place question as the broker it wraps does: Produce v3+ in
+// place, everything else copied.
+func TestClusterBrokerServesInPlace(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.LogDir = t.TempDir()
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := &clusterBroker{kafkaBroker: b}
+	if !c.ServesInPlace(0, 9) || c.ServesInPlace(0, 2) || c.ServesInPlace(1, 12) {
+		t.Fatalf("in place: produce v9 %v, produce v2 %v, fetch v12 %v; want true, false, false",
+			c.ServesInPlace(0, 9), c.ServesInPlace(0, 2), c.ServesInPlace(1, 12))
+	}
+}
