@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicemq/sluice/engine/meta"
 	"github.com/sluicemq/sluice/engine/record"
 	"github.com/sluicemq/sluice/engine/replica"
 )
@@ -72,6 +73,13 @@ type replication struct {
 }
 
 type isrChangerBox struct{ c replica.ISRChanger }
+
+// isStopped reports whether Close has begun stopping replication.
+func (r *replication) isStopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
+}
 
 // SetPeers sets the other brokers of the cluster (this node may be among them; it is skipped).
 // Followers connect to their leaders at these addresses; Metadata lists them.
@@ -426,15 +434,77 @@ func (b *Broker) afterReplicaUpdate(rp *replica.Partition, u replica.Update) {
 	b.repl.async.Add(1)
 	go func() {
 		defer b.repl.async.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), isrChangeTimeout)
-		defer cancel()
 		b.logger.Info("proposing ISR change", "topic", ch.Topic, "partition", ch.Partition, "isr", ch.ISR,
 			"leader_epoch", ch.LeaderEpoch, "partition_epoch", ch.PartitionEpoch)
-		if err := b.isrChanger().ChangeISR(ctx, ch); err != nil {
-			b.logger.Warn("ISR change refused", "topic", ch.Topic, "partition", ch.Partition, "isr", ch.ISR, "err", err)
-			rp.AbortISRChange(ch.PartitionEpoch)
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), isrChangeTimeout)
+			err := b.isrChanger().ChangeISR(ctx, ch)
+			cancel()
+			switch outcome := isrChangeOutcome(err); {
+			case outcome == isrChangeDone:
+				return
+			case outcome == isrChangeRefused:
+				b.logger.Warn("ISR change refused", "topic", ch.Topic, "partition", ch.Partition, "isr", ch.ISR, "err", err)
+				rp.AbortISRChange(ch.PartitionEpoch)
+				return
+			case outcome == isrChangeSuperseded:
+				// The controller's partition has moved on — perhaps by this very change, committed
+				// before an earlier attempt's answer was lost. The pending ISR stays (the HW keeps
+				// respecting the members it would add) until the image that moved it arrives here;
+				// applying it clears the pending change.
+				b.logger.Info("ISR change superseded; waiting for the controller's state", "topic", ch.Topic,
+					"partition", ch.Partition, "isr", ch.ISR, "err", err)
+				return
+			}
+			// Unknown outcome (a timeout, a lost connection, a controller that lost leadership
+			// with the proposal in flight): it may still commit, so the pending ISR stays and the
+			// same change is proposed again until the answer is definite or the partition's epoch
+			// has moved here.
+			if b.repl.isStopped() || rp.View().PartitionEpoch != ch.PartitionEpoch || rp.View().Role != replica.RoleLeader {
+				return
+			}
+			b.logger.Warn("ISR change outcome unknown; proposing again", "topic", ch.Topic, "partition", ch.Partition,
+				"isr", ch.ISR, "attempt", attempt, "err", err)
+			time.Sleep(isrChangeRetryBackoff)
 		}
 	}()
+}
+
+// isrChangeRetryBackoff spaces the attempts of an ISR change whose outcome was unknown.
+const isrChangeRetryBackoff = 200 * time.Millisecond
+
+// The outcomes of an ISR change proposal, as far as the leader can tell.
+const (
+	isrChangeDone       = iota // committed
+	isrChangeRefused           // decided against: it never committed and never will
+	isrChangeSuperseded        // the partition epoch moved on: the image will say what happened
+	isrChangeUnknown           // no definite answer: it may yet commit
+)
+
+// isrChangeOutcome classifies ChangeISR's error. Only a refusal may drop the pending ISR at once:
+// dropping an expansion that in fact committed would let the HW pass a member the controller
+// counts as in sync (KIP-497's reason to keep the maximal ISR until the answer is known).
+func isrChangeOutcome(err error) int {
+	var kc *kafkaCodeError
+	switch {
+	case err == nil:
+		return isrChangeDone
+	case errors.Is(err, meta.ErrStalePartitionEpoch):
+		return isrChangeSuperseded
+	case errors.Is(err, meta.ErrFencedLeaderEpoch), errors.Is(err, meta.ErrNotLeader),
+		errors.Is(err, meta.ErrIneligibleReplica), errors.Is(err, meta.ErrInvalidISR),
+		errors.Is(err, meta.ErrUnknownTopic), errors.Is(err, meta.ErrUnknownPartition):
+		return isrChangeRefused
+	case errors.As(err, &kc): // the active controller's answer over the network
+		switch kc.code {
+		case errInvalidUpdateVersion:
+			return isrChangeSuperseded
+		case errFencedLeaderEpoch, errNotLeaderOrFollower, errIneligibleReplica, errInvalidRequest,
+			errUnknownTopicOrPartition:
+			return isrChangeRefused
+		}
+	}
+	return isrChangeUnknown
 }
 
 // stopReplication stops the ticker and every fetcher and waits for proposals in flight. Called by
