@@ -228,6 +228,10 @@ func (b *Broker) producePartition(version int16, t *topic, index int32, records 
 		res.code, res.msg = errUnsupportedVersion, "transactions are not supported yet"
 	case p == nil:
 		res.code = errUnknownTopicOrPartition
+	case isInternalTopic(t.name):
+		// Only the group coordinator appends to __consumer_offsets (through produceTo); a client's
+		// batch there would be skipped by every replica's applier. Kafka's answer.
+		res.code, res.msg = errInvalidTopic, "Cannot append to internal topic "+t.name
 	case b.cfg.Cluster && p.replica.Load() == nil:
 		// No assignment yet (a restarted broker replaying its metadata): this replica leads
 		// nothing. Served as a single node it would append at its own log end and commit at
