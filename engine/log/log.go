@@ -182,17 +182,23 @@ func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
 	nowMs := cfg.now().UnixMilli()
+	// Every step that can fail on a full or failing disk (roll, leader epoch checkpoint, the write
+	// itself) leaves the log as it was: nothing published, the log end offset unmoved, so the
+	// caller answers KAFKA_STORAGE_ERROR and the next append retries from the same state.
 	if active.needsRoll(int64(len(b)), b.BaseOffset(), b.LastOffset(), nowMs, cfg) {
 		var err error
 		if active, err = l.rollLocked(b.BaseOffset()); err != nil {
 			return AppendInfo{}, err
 		}
 	}
+	// The epoch goes first: an epoch starting at the log end with no batch yet is a state the log
+	// already knows (a new leader before its first write); a batch without its epoch is not.
+	if err := l.assignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset()); err != nil {
+		l.unassignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset())
+		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
+	}
 	if err := active.append(b, nowMs, cfg); err != nil {
 		return AppendInfo{}, err
-	}
-	if err := l.assignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset()); err != nil {
-		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
 	next := b.NextOffset()
 	l.logEndOffset.Store(next)
@@ -214,12 +220,16 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 			return old, nil
 		}
 	}
-	if err := old.seal(); err != nil {
-		return nil, fmt.Errorf("seal segment %d: %w", old.base, err)
-	}
+	// Create before sealing: when the disk is full the new files fail to appear and the old
+	// segment is still the writable active one, so the log stays exactly as it was.
 	s, err := createSegment(l.dir, base, *cfg)
 	if err != nil {
 		return nil, fmt.Errorf("roll to segment %d: %w", base, err)
+	}
+	if err := old.seal(); err != nil {
+		removeSegmentFiles(l.dir, s)
+		s.release()
+		return nil, errors.Join(fmt.Errorf("seal segment %d: %w", old.base, err), l.reactivateLastLocked())
 	}
 	var next []*segment
 	if old.size.Load() == 0 {

@@ -1,0 +1,369 @@
+package log
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/sluicemq/sluice/engine/record"
+)
+
+// Disk faults at the log's level: a write that fails (ENOSPC, EIO, short), a roll that cannot
+// create the next segment, corruption in a flushed segment, and a real full file system.
+
+// failWrites makes segment writes fail with err after writing the first keep bytes for real (a
+// short write, as a file system running out of space mid-batch does), until the returned func
+// runs.
+func failWrites(t *testing.T, keep int, err error) (restore func()) {
+	t.Helper()
+	writeAtHook = func(s *segment, p []byte, pos int64) (int, error) {
+		n, werr := s.file.WriteAt(p[:min(keep, len(p))], pos)
+		if werr != nil {
+			return n, werr
+		}
+		return n, err
+	}
+	restore = func() { writeAtHook = nil }
+	t.Cleanup(restore)
+	return restore
+}
+
+func TestAppendWriteFailureLeavesLogUnchanged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keep int
+		err  error
+	}{
+		{"enospc-short", 37, syscall.ENOSPC},
+		{"eio-nothing", 0, syscall.EIO},
+		{"enospc-all-but-one", 1 << 30, syscall.ENOSPC}, // every byte landed, the call still failed
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.appendRandom(30)
+			leo, size, segs := f.l.LogEndOffset(), f.l.Size(), f.l.NumSegments()
+			restore := failWrites(t, tc.keep, tc.err)
+			for range 3 {
+				p, _ := makeBatch(f.rng, 4, 100, f.clock.ms.Load())
+				_, err := f.l.Append(record.Batch(p), 3)
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("append on a failing disk: %v, want %v", err, tc.err)
+				}
+			}
+			if got := f.l.LogEndOffset(); got != leo {
+				t.Fatalf("log end offset moved from %d to %d on failed appends", leo, got)
+			}
+			if got := f.l.Size(); got != size {
+				t.Fatalf("log size %d after failed appends, want %d", got, size)
+			}
+			if f.l.NumSegments() != segs {
+				t.Fatalf("%d segments after failed appends, want %d", f.l.NumSegments(), segs)
+			}
+			// The torn bytes were cut from the file: on disk it is exactly the published log.
+			files := f.segmentFiles()
+			st, err := os.Stat(files[len(files)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pub := (*f.l.segments.Load())[segs-1].size.Load(); st.Size() != pub {
+				t.Fatalf("active segment file is %d bytes, published %d: a partial write lingers", st.Size(), pub)
+			}
+			f.checkAll()
+			restore()
+			f.appendRandom(30) // space is back: appends go on from the same offset, no restart
+			if f.want[30].base != leo {
+				t.Fatalf("first append after the failure at %d, want %d", f.want[30].base, leo)
+			}
+			f.checkAll()
+			f.l.crash()
+			f.reopen()
+			f.checkAll()
+		})
+	}
+}
+
+func TestRollFailureLeavesLogUnchanged(t *testing.T) {
+	f := newFixture(t)
+	segs := f.l.NumSegments()
+	for f.l.NumSegments() == segs {
+		f.appendRandom(1)
+	}
+	// The active segment is new and empty-ish: fill it to just under segment.bytes, then make the
+	// next segment's .log impossible to create (a directory squats its name; root ignores modes).
+	segs = f.l.NumSegments()
+	for {
+		active := (*f.l.segments.Load())[segs-1]
+		if active.size.Load()+2048 > f.cfg.SegmentBytes {
+			break
+		}
+		f.appendRandom(1)
+		if f.l.NumSegments() != segs {
+			t.Fatal("rolled early")
+		}
+	}
+	leo := f.l.LogEndOffset()
+	squat := segmentPath(f.dir, leo, ".log")
+	if err := os.Mkdir(squat, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := makeBatch(f.rng, 8, 1000, f.clock.ms.Load()) // > 2 KiB: must roll
+	if _, err := f.l.Append(record.Batch(p), 3); err == nil {
+		t.Fatal("append needing a roll succeeded although the next segment cannot be created")
+	}
+	if f.l.LogEndOffset() != leo || f.l.NumSegments() != segs {
+		t.Fatalf("failed roll changed the log: end %d (want %d), %d segments (want %d)", f.l.LogEndOffset(), leo, f.l.NumSegments(), segs)
+	}
+	// The old segment must still be the writable active one: a batch that fits goes there (a
+	// sealed index written through its mapping would fault past the trimmed file).
+	small, _ := makeBatch(f.rng, 1, 10, f.clock.ms.Load())
+	info, err := f.l.Append(record.Batch(small), 3)
+	if err != nil {
+		t.Fatalf("small append after a failed roll: %v", err)
+	}
+	f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(small).MaxTimestamp(), bytes: small})
+	f.checkAll()
+	if err := os.Remove(squat); err != nil {
+		t.Fatal(err)
+	}
+	f.appendRandom(40)
+	f.checkAll()
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.reopen()
+	f.checkAll()
+}
+
+func TestEpochCheckpointFailureLeavesLogUnchanged(t *testing.T) {
+	f := newFixture(t)
+	f.appendRandom(10)
+	leo := f.l.LogEndOffset()
+	// A new leader epoch rewrites leader-epoch-checkpoint through a .tmp file: make that fail.
+	tmp := filepath.Join(f.dir, epochCheckpointFile+".tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := makeBatch(f.rng, 2, 10, f.clock.ms.Load())
+	if _, err := f.l.Append(record.Batch(p), 4); err == nil {
+		t.Fatal("append starting a new leader epoch succeeded although its checkpoint cannot be written")
+	}
+	if f.l.LogEndOffset() != leo || f.l.LatestEpoch() != 3 {
+		t.Fatalf("after a failed epoch checkpoint: end %d (want %d), latest epoch %d (want 3)", f.l.LogEndOffset(), leo, f.l.LatestEpoch())
+	}
+	os.Remove(tmp)
+	info, err := f.l.Append(record.Batch(p), 4)
+	if err != nil || info.BaseOffset != leo || f.l.LatestEpoch() != 4 {
+		t.Fatalf("append after the checkpoint works again: %+v %v, latest epoch %d", info, err, f.l.LatestEpoch())
+	}
+}
+
+// flipByte XORs one byte of a file.
+func flipByte(t *testing.T, path string, pos int64) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	var one [1]byte
+	if _, err := fh.ReadAt(one[:], pos); err != nil {
+		t.Fatal(err)
+	}
+	one[0] ^= 0x10
+	if _, err := fh.WriteAt(one[:], pos); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecoveryVerifyAllFindsCorruptionBelowRecoveryPoint(t *testing.T) {
+	f := newFixture(t)
+	f.appendRandom(300)
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A bit flips inside the 6th batch of the first segment, flushed long ago.
+	k := 5
+	var pos int64
+	for _, w := range f.want[:k] {
+		pos += int64(len(w.bytes))
+	}
+	flipByte(t, f.segmentFiles()[0], pos+record.HeaderSize+5)
+
+	// Default: a cleanly closed log is trusted, as Kafka trusts it; nothing is rescanned.
+	f.reopen()
+	if f.l.LogEndOffset() != f.want[len(f.want)-1].last+1 {
+		t.Fatalf("default open changed the log end offset to %d", f.l.LogEndOffset())
+	}
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// log.recovery.verify.all: the corrupt batch and everything after it go.
+	f.cfg.RecoveryVerifyAll = true
+	f.reopen()
+	if got := f.l.LogEndOffset(); got != f.want[k].base {
+		t.Fatalf("verify-all open: log end offset %d, want %d (the corrupt batch's base)", got, f.want[k].base)
+	}
+	if n := len(f.segmentFiles()); n != 1 {
+		t.Fatalf("%d segment files after verify-all truncated the first segment, want 1", n)
+	}
+	f.want = f.want[:k]
+	f.checkAll()
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a fresh directory and unmounts it at cleanup. Disk
+// tests need a real full file system; this machine and CI run as root, so not being able to mount
+// is a failure, not a skip.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("a full-disk test needs root to mount a tmpfs (euid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// A real full disk, with Kafka's 10 MiB index preallocation on a 2 MiB file system: appends fail
+// with ENOSPC (never SIGBUS from a mapped index page with no block), nothing torn is visible, and
+// appends resume once space is freed.
+func TestFullTmpfs(t *testing.T) {
+	mnt := mountTmpfs(t, "2m")
+	f := &fixture{t: t, dir: filepath.Join(mnt, "p-0"), rng: newFixture(t).rng, clock: &fakeClock{}}
+	f.clock.ms.Store(1_700_000_000_000)
+	f.cfg = DefaultConfig()
+	f.cfg.SegmentBytes = 512 << 10
+	f.cfg.IndexIntervalBytes = 256
+	f.cfg.Now = f.clock.now
+	f.reopen()
+	var full error
+	for i := 0; i < 100000 && full == nil; i++ {
+		p, ts := makeBatch(f.rng, 1+f.rng.IntN(4), 200+f.rng.IntN(800), f.clock.ms.Load())
+		info, err := f.l.Append(record.Batch(p), 3)
+		if err != nil {
+			full = err
+			break
+		}
+		f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(p).MaxTimestamp(), bytes: p, recTS: ts})
+	}
+	if !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("filling a 2 MiB tmpfs: %v, want ENOSPC", full)
+	}
+	t.Logf("full after %d batches, log end %d, %d segments: %v", len(f.want), f.l.LogEndOffset(), f.l.NumSegments(), full)
+	if got, want := f.l.LogEndOffset(), f.want[len(f.want)-1].last+1; got != want {
+		t.Fatalf("log end offset %d, want %d (end of the last acknowledged batch)", got, want)
+	}
+	f.l.SetHighWatermark(f.l.LogEndOffset())
+	f.checkAll()
+	// Free space (DeleteRecords drops the older segments) and go on without reopening.
+	if err := f.l.DeleteBefore(f.l.HighWatermark()); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		p, ts := makeBatch(f.rng, 2, 300, f.clock.ms.Load())
+		info, err := f.l.Append(record.Batch(p), 3)
+		if err != nil {
+			t.Fatalf("append after freeing space (%d segments): %v", f.l.NumSegments(), err)
+		}
+		f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(p).MaxTimestamp(), bytes: p, recTS: ts})
+	}
+	f.l.SetHighWatermark(f.l.LogEndOffset())
+	f.checkAll()
+	if err := f.l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	f.reopen()
+	f.checkAll()
+}
+
+// batchOfSize builds a one-record batch of exactly size bytes (size ≥ ~80).
+func batchOfSize(t *testing.T, size int, ts int64) []byte {
+	t.Helper()
+	for v := size; v >= 0; v-- {
+		p := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: ts, ProducerID: -1}, []record.Record{{Value: make([]byte, v)}})
+		if len(p) == size {
+			return p
+		}
+	}
+	t.Fatalf("no one-record batch is %d bytes", size)
+	return nil
+}
+
+// fillFS writes a ballast file in dir until the file system is full.
+func fillFS(t *testing.T, dir string) {
+	t.Helper()
+	fh, err := os.Create(filepath.Join(dir, "ballast"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := fh.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("ballast: %v", err)
+			}
+			return
+		}
+	}
+}
+
+// The index files are mapped and grown sparse: on a full file system, the first store into a
+// page with no block behind it raises SIGBUS and kills the broker. Here the log's next batch fits
+// in the segment's last, already allocated page while its index entry is the first of an
+// unreserved page: the append must succeed (the entry is skipped) and reads stay right.
+func TestFullTmpfsIndexPageWithoutBlocks(t *testing.T) {
+	mnt := mountTmpfs(t, "2m")
+	f := &fixture{t: t, dir: filepath.Join(mnt, "p-0"), rng: newFixture(t).rng, clock: &fakeClock{}}
+	f.clock.ms.Store(1_700_000_000_000)
+	f.cfg = DefaultConfig()
+	f.cfg.IndexIntervalBytes = 1 // an index entry for every batch after the first
+	f.cfg.Now = f.clock.now
+	f.reopen()
+	add := func(p []byte) {
+		t.Helper()
+		info, err := f.l.Append(record.Batch(p), 3)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(p).MaxTimestamp(), bytes: p})
+		f.clock.advance(1)
+	}
+	active := (*f.l.segments.Load())[0]
+	boundary := int64(indexReserveBytes / offsetEntrySize) // entries filling the first reserved chunk
+	for active.index.n.Load() < boundary-1 {
+		add(batchOfSize(t, 80, f.clock.ms.Load()))
+	}
+	// The last entry of the chunk: size this batch so the log's last page keeps 3996 free bytes.
+	size := active.size.Load()
+	add(batchOfSize(t, int(4096+100-size%4096), f.clock.ms.Load()))
+	if active.index.n.Load() != boundary || active.size.Load()%4096 != 100 {
+		t.Fatalf("setup: %d index entries (want %d), segment size %d", active.index.n.Load(), boundary, active.size.Load())
+	}
+	fillFS(t, mnt)
+	add(batchOfSize(t, 200, f.clock.ms.Load())) // SIGBUS here without index reservation
+	if n := active.index.n.Load(); n != boundary {
+		t.Fatalf("%d index entries: the entry with no block behind it should have been skipped", n)
+	}
+	f.l.SetHighWatermark(f.l.LogEndOffset())
+	f.checkAll()
+	// Space back: the next entry gets its chunk.
+	if err := os.Remove(filepath.Join(mnt, "ballast")); err != nil {
+		t.Fatal(err)
+	}
+	add(batchOfSize(t, 200, f.clock.ms.Load()))
+	if n := active.index.n.Load(); n != boundary+1 {
+		t.Fatalf("%d index entries after space came back, want %d", n, boundary+1)
+	}
+	f.l.SetHighWatermark(f.l.LogEndOffset())
+	f.checkAll()
+}
