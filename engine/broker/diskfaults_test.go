@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/engine/record"
+)
+
+// Disk faults seen through the Kafka protocol (RELIABILITY.md: "fill the disk (ENOSPC)").
+
+// mountTmpfs mounts a tmpfs of the given size on a fresh directory and unmounts it at cleanup.
+// This machine and CI run as root, so being unable to mount fails the test instead of skipping it.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("the full-disk test mounts a tmpfs and needs root (euid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// produceRaw sends one batch of values to topic/partition with acks=all and returns the
+// partition's error code and base offset, bypassing the client's retries.
+func produceAcksAll(t *testing.T, cl *kgo.Client, topic string, partition int32, values ...string) (int16, int64) {
+	t.Helper()
+	recs := make([]record.Record, len(values))
+	for i, v := range values {
+		recs[i] = record.Record{Value: []byte(v)}
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = 9
+	req.Acks = -1
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	rp.Records = record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 1}, recs)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := direct[*kmsg.ProduceResponse](t, cl, req)
+	p := resp.Topics[0].Partitions[0]
+	return p.ErrorCode, p.BaseOffset
+}
+
+// A producer fills the broker's disk (an 8 MiB tmpfs): the Produce that does not fit gets
+// KAFKA_STORAGE_ERROR, the log end offset stays at the end of the last acknowledged batch, a
+// consumer reads every acknowledged record intact and nothing else, the broker keeps serving, and
+// once space is freed the same partition takes writes again without a restart.
+func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
+	mnt := mountTmpfs(t, "8m")
+	// Ballast the operator can delete later to free space.
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBroker(t, filepath.Join(mnt, "data"), func(c *Config) {
+		c.LogDefaults.SegmentBytes = 1 << 20 // several rolls before the disk fills
+	})
+	cl := tb.client()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	for _, topic := range []string{"full", "other"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _ := produceAcksAll(t, cl, "other", 0, "before"); code != errNone {
+		t.Fatalf("produce to other: code %d", code)
+	}
+
+	value := func(i int) string { return fmt.Sprintf("%08d-%0*d", i, 2000, i) }
+	var acked, vals []string
+	code := errNone
+	for batch := 0; code == errNone; batch++ {
+		if batch > 10000 {
+			t.Fatal("8 MiB tmpfs never filled")
+		}
+		vals = make([]string, 8)
+		for i := range vals {
+			vals[i] = value(len(acked) + i)
+		}
+		var base int64
+		code, base = produceAcksAll(t, cl, "full", 0, vals...)
+		if code == errNone {
+			if base != int64(len(acked)) {
+				t.Fatalf("batch %d stored at %d, want %d", batch, base, len(acked))
+			}
+			acked = append(acked, vals...)
+		}
+	}
+	if code != errKafkaStorage {
+		t.Fatalf("produce on a full disk: error code %d, want KAFKA_STORAGE_ERROR (%d)", code, errKafkaStorage)
+	}
+	p := tb.b.lookupPartition("full", 0)
+	t.Logf("disk full after %d acknowledged records (%d segments)", len(acked), p.log.NumSegments())
+	if leo := p.log.LogEndOffset(); leo != int64(len(acked)) {
+		t.Fatalf("log end offset %d on a full disk, want %d (acknowledged records)", leo, len(acked))
+	}
+	// Still full: the same batch gets the same answer every time (its partial write was cut
+	// away, so no space leaked), never a hang or a crash; the log does not move.
+	for range 3 {
+		if code, _ := produceAcksAll(t, cl, "full", 0, vals...); code != errKafkaStorage {
+			t.Fatalf("retry on a full disk: code %d, want %d", code, errKafkaStorage)
+		}
+	}
+	if leo := p.log.LogEndOffset(); leo != int64(len(acked)) {
+		t.Fatalf("log end offset %d after refused retries, want %d", leo, len(acked))
+	}
+	// The broker keeps serving: reads of both topics, metadata.
+	checkRecords(t, consumeAll(t, tb, "full", len(acked)), acked)
+	checkRecords(t, consumeAll(t, tb, "other", 1), []string{"before"})
+	if _, err := adm.ListTopics(ctx); err != nil {
+		t.Fatalf("metadata on a full disk: %v", err)
+	}
+
+	// The operator frees space: the same partition takes writes again, from the same offset.
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		vals := []string{value(len(acked)), value(len(acked) + 1)}
+		code, base := produceAcksAll(t, cl, "full", 0, vals...)
+		if code != errNone || base != int64(len(acked)) {
+			t.Fatalf("produce after freeing space: code %d at %d, want 0 at %d", code, base, len(acked))
+		}
+		acked = append(acked, vals...)
+	}
+	if code, _ := produceAcksAll(t, cl, "other", 0, "after"); code != errNone {
+		t.Fatalf("produce to other after freeing space: code %d", code)
+	}
+	checkRecords(t, consumeAll(t, tb, "full", len(acked)), acked)
+	checkRecords(t, consumeAll(t, tb, "other", 2), []string{"before", "after"})
+}
+
+// checkRecords asserts got holds exactly want's values at offsets 0, 1, ….
+func checkRecords(t *testing.T, got []*kgo.Record, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("consumed %d records, want %d", len(got), len(want))
+	}
+	for i, r := range got {
+		if r.Offset != int64(i) || string(r.Value) != want[i] {
+			t.Fatalf("record %d: offset %d value %.20q…, want offset %d value %.20q…", i, r.Offset, r.Value, i, want[i])
+		}
+	}
+}
