@@ -10,9 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluicemq/sluice/engine/record"
 )
 
 // Disk faults seen through the Kafka protocol (RELIABILITY.md: "fill the disk (ENOSPC)").
@@ -36,27 +33,11 @@ func mountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
-// produceRaw sends one batch of values to topic/partition with acks=all and returns the
-// partition's error code and base offset, bypassing the client's retries.
-func produceAcksAll(t *testing.T, cl *kgo.Client, topic string, partition int32, values ...string) (int16, int64) {
+// produceAcksAll sends one batch of values with acks=all, bypassing client retries, and returns
+// the partition's error code and base offset.
+func produceAcksAll(t *testing.T, tb *testBroker, topic string, values ...string) (int16, int64) {
 	t.Helper()
-	recs := make([]record.Record, len(values))
-	for i, v := range values {
-		recs[i] = record.Record{Value: []byte(v)}
-	}
-	req := kmsg.NewPtrProduceRequest()
-	req.Version = 9
-	req.Acks = -1
-	req.TimeoutMillis = 30000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = partition
-	rp.Records = record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 1}, recs)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := direct[*kmsg.ProduceResponse](t, cl, req)
-	p := resp.Topics[0].Partitions[0]
+	p := rawProduce(t, tb.addr, topic, 0, -1, 30000, values...)
 	return p.ErrorCode, p.BaseOffset
 }
 
@@ -82,7 +63,7 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, _ := produceAcksAll(t, cl, "other", 0, "before"); code != errNone {
+	if code, _ := produceAcksAll(t, tb, "other", "before"); code != errNone {
 		t.Fatalf("produce to other: code %d", code)
 	}
 
@@ -98,7 +79,7 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 			vals[i] = value(len(acked) + i)
 		}
 		var base int64
-		code, base = produceAcksAll(t, cl, "full", 0, vals...)
+		code, base = produceAcksAll(t, tb, "full", vals...)
 		if code == errNone {
 			if base != int64(len(acked)) {
 				t.Fatalf("batch %d stored at %d, want %d", batch, base, len(acked))
@@ -117,7 +98,7 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 	// Still full: the same batch gets the same answer every time (its partial write was cut
 	// away, so no space leaked), never a hang or a crash; the log does not move.
 	for range 3 {
-		if code, _ := produceAcksAll(t, cl, "full", 0, vals...); code != errKafkaStorage {
+		if code, _ := produceAcksAll(t, tb, "full", vals...); code != errKafkaStorage {
 			t.Fatalf("retry on a full disk: code %d, want %d", code, errKafkaStorage)
 		}
 	}
@@ -137,13 +118,13 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 	}
 	for range 5 {
 		vals := []string{value(len(acked)), value(len(acked) + 1)}
-		code, base := produceAcksAll(t, cl, "full", 0, vals...)
+		code, base := produceAcksAll(t, tb, "full", vals...)
 		if code != errNone || base != int64(len(acked)) {
 			t.Fatalf("produce after freeing space: code %d at %d, want 0 at %d", code, base, len(acked))
 		}
 		acked = append(acked, vals...)
 	}
-	if code, _ := produceAcksAll(t, cl, "other", 0, "after"); code != errNone {
+	if code, _ := produceAcksAll(t, tb, "other", "after"); code != errNone {
 		t.Fatalf("produce to other after freeing space: code %d", code)
 	}
 	checkRecords(t, consumeAll(t, tb, "full", len(acked)), acked)
