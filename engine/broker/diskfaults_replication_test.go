@@ -143,6 +143,9 @@ func TestDiskFaultFollowerCorruptTailRefetched(t *testing.T) {
 				t.Fatalf("recovery of the damaged log ends it at %d, want %d", got, cut)
 			}
 			c.start(2)
+			if n := c.node(2).b.lookupPartition(topic, 0).log.CommittedLostOnOpen(); n != 50-cut {
+				t.Fatalf("CommittedLostOnOpen %d, want %d", n, 50-cut)
+			}
 			c.waitConverged(topic, 0, 70, 0, 1, 2)
 			c.waitISR(topic, 0, 0, 0, 1, 2)
 			if got := consumedValues(t, c.node(0), topic, 70); !slices.Equal(got, want) {
@@ -293,6 +296,9 @@ func TestDiskFaultLeaderCorruptTailDoesNotLead(t *testing.T) {
 		return nil
 	})
 	leader := img.Partition(topic, 0).Leader
+	if n := mc.node(old).tb.b.lookupPartition(topic, 0).log.CommittedLostOnOpen(); n != 50-lost {
+		t.Fatalf("restarted broker %d: CommittedLostOnOpen %d, want %d", old, n, 50-lost)
+	}
 	t.Logf("broker %d restarted with its log cut at %d; broker %d leads in epoch %d", old, lost, leader, img.Partition(topic, 0).LeaderEpoch)
 	want = append(want, produceBatches(t, mc.node(leader).tb.addr, topic, "b", 2)...)
 	mc.waitLogsConverged(topic, 0, 70, leader, 1, 2, 3)

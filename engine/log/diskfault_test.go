@@ -209,6 +209,9 @@ func TestRecoveryVerifyAllFindsCorruptionBelowRecoveryPoint(t *testing.T) {
 	if n := len(f.segmentFiles()); n != 1 {
 		t.Fatalf("%d segment files after verify-all truncated the first segment, want 1", n)
 	}
+	if lost, want := f.l.CommittedLostOnOpen(), f.want[len(f.want)-1].last+1-f.want[k].base; lost != want {
+		t.Fatalf("CommittedLostOnOpen %d, want %d (high watermark %d was checkpointed)", lost, want, f.want[len(f.want)-1].last+1)
+	}
 	f.want = f.want[:k]
 	f.checkAll()
 }

@@ -37,6 +37,10 @@ type Log struct {
 	mu     sync.Mutex // the writer lock: append, roll, truncate, delete, close
 	closed bool
 
+	// committedLost: offsets below the checkpointed high watermark that recovery found missing
+	// or corrupt at Open (0 normally). Set once by load.
+	committedLost int64
+
 	flush    flusher
 	epochs   epochCache
 	ckptMu   sync.Mutex // serializes checkpoint writes
@@ -99,6 +103,12 @@ func Open(dir string, cfg Config) (*Log, error) {
 	l.flush.start(l)
 	return l, nil
 }
+
+// CommittedLostOnOpen is how many offsets below the high watermark checkpointed by the previous
+// run were missing or corrupt when Open recovered the log (0 after a healthy start). Such a
+// replica no longer holds every committed record: it must not lead while a replica that does is
+// available (Jepsen's NATS finding); it refetches them as a follower.
+func (l *Log) CommittedLostOnOpen() int64 { return l.committedLost }
 
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }

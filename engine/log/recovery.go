@@ -155,6 +155,9 @@ func (l *Log) load() error {
 	}
 	l.logStartOffset.Store(logStart)
 	l.logEndOffset.Store(leo)
+	if ckpt.highWatermark > leo {
+		l.committedLost = ckpt.highWatermark - max(leo, logStart)
+	}
 	hw := min(max(ckpt.highWatermark, logStart), leo)
 	l.highWatermark.Store(hw)
 	rp := min(ckpt.recoveryPoint, leo)
