@@ -19,14 +19,15 @@ import (
 // runs.
 func failWrites(t *testing.T, keep int, err error) (restore func()) {
 	t.Helper()
-	writeAtHook = func(s *segment, p []byte, pos int64) (int, error) {
+	hook := func(s *segment, p []byte, pos int64) (int, error) {
 		n, werr := s.file.WriteAt(p[:min(keep, len(p))], pos)
 		if werr != nil {
 			return n, werr
 		}
 		return n, err
 	}
-	restore = func() { writeAtHook = nil }
+	writeAtHook.Store(&hook)
+	restore = func() { writeAtHook.Store(nil) }
 	t.Cleanup(restore)
 	return restore
 }
@@ -368,5 +369,47 @@ func TestFullTmpfsIndexPageWithoutBlocks(t *testing.T) {
 		t.Fatalf("%d index entries after space came back, want %d", n, boundary+1)
 	}
 	f.l.SetHighWatermark(f.l.LogEndOffset())
+	f.checkAll()
+}
+
+// A failed fsync takes the log offline: appends, flushes and durability waits fail with
+// ErrLogOffline even once fsync works again (the kernel may have dropped the dirty pages and
+// cleared the error, so a later fsync proves nothing), and Close leaves no clean-shutdown marker,
+// so the next Open rescans from the recovery point and the log works again.
+func TestFsyncFailureTakesLogOffline(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.FlushMessages = 1 << 20 }) // a flusher runs; appends do not wait
+	f.appendRandom(20)
+	if err := f.l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rp := f.l.RecoveryPoint()
+	f.appendRandom(20)
+	eio := func(*segment) error { return syscall.EIO }
+	syncHook.Store(&eio)
+	t.Cleanup(func() { syncHook.Store(nil) })
+	if err := f.l.Flush(); !errors.Is(err, syscall.EIO) || !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("flush with a failing fsync: %v, want EIO and ErrLogOffline", err)
+	}
+	syncHook.Store(nil) // fsync "works" again
+	p, _ := makeBatch(f.rng, 1, 10, f.clock.ms.Load())
+	if _, err := f.l.Append(record.Batch(p), 3); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("append after a failed fsync: %v, want ErrLogOffline", err)
+	}
+	if err := f.l.WaitDurable(t.Context(), f.l.LogEndOffset()); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("WaitDurable after a failed fsync: %v, want ErrLogOffline", err)
+	}
+	if got := f.l.RecoveryPoint(); got != rp {
+		t.Fatalf("recovery point moved from %d to %d over a failed fsync", rp, got)
+	}
+	f.checkAll() // what was written stays readable
+	if err := f.l.Close(); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("close of an offline log: %v, want ErrLogOffline", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, cleanShutdownFile)); !os.IsNotExist(err) {
+		t.Fatalf("clean-shutdown marker after closing an offline log: %v", err)
+	}
+	f.reopen()
+	f.checkAll()
+	f.appendRandom(5)
 	f.checkAll()
 }

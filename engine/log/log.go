@@ -20,6 +20,13 @@ const (
 // ErrOffsetOutOfRange: the offset is below the log start offset or above the log end offset.
 var ErrOffsetOutOfRange = errors.New("offset out of range")
 
+// ErrLogOffline: an fsync of this log failed. After a failed fsync the kernel may have dropped
+// the dirty pages and cleared the error, so a retry can "succeed" over lost data (PostgreSQL's
+// fsyncgate): the log refuses appends and durability waits until a restart recovers it from the
+// recovery point. Kafka takes the whole log directory offline on any I/O error; Sluice takes only
+// the partition whose fsync failed.
+var ErrLogOffline = errors.New("log offline after an fsync failure; restart the broker to recover it")
+
 // ErrClosed: the log was closed.
 var ErrClosed = errors.New("log closed")
 
@@ -36,6 +43,8 @@ type Log struct {
 
 	mu     sync.Mutex // the writer lock: append, roll, truncate, delete, close
 	closed bool
+
+	syncFailure atomic.Pointer[error] // the first failed fsync; set once, never cleared (ErrLogOffline)
 
 	// committedLost: offsets below the checkpointed high watermark that recovery found missing
 	// or corrupt at Open (0 normally). Set once by load.
@@ -186,8 +195,25 @@ func (l *Log) AppendAsFollower(b record.Batch) (AppendInfo, error) {
 	return l.appendLocked(b)
 }
 
+// failSync takes the log offline after a failed fsync (ErrLogOffline).
+func (l *Log) failSync(err error) {
+	err = fmt.Errorf("%w: %s: %w", ErrLogOffline, l.dir, err)
+	l.syncFailure.CompareAndSwap(nil, &err)
+}
+
+// offline returns the fsync failure that took the log offline, or nil.
+func (l *Log) offline() error {
+	if e := l.syncFailure.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // Caller holds l.mu.
 func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
+	if err := l.offline(); err != nil {
+		return AppendInfo{}, err
+	}
 	cfg := l.cfg.Load()
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
@@ -261,8 +287,9 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 func (l *Log) syncRolled(s *segment, upTo int64) {
 	defer l.rollSync.Done()
 	defer s.release()
-	if err := s.file.Sync(); err != nil {
-		return // the recovery point stays put: the next open rescans this segment
+	if err := s.syncData(); err != nil {
+		l.failSync(err) // the recovery point stays put: the next open rescans this segment
+		return
 	}
 	l.flush.advanceRecoveryPoint(upTo)
 	l.writeCheckpoint()
@@ -603,6 +630,14 @@ func (l *Log) Close() error {
 	l.rollSync.Wait()
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
+	if failed := l.offline(); failed != nil {
+		// No clean-shutdown marker and no flush: the next Open must rescan from the recovery
+		// point, which never moved past what the failed fsync covered.
+		for _, s := range segs {
+			s.release()
+		}
+		return failed
+	}
 	// Kafka flushes every log on a controlled shutdown; the recovery point then equals the log end.
 	err := l.syncUnflushedLocked()
 	err = errors.Join(err, active.file.Truncate(active.size.Load()), active.seal())

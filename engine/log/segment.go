@@ -143,15 +143,26 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	return nil
 }
 
-// writeAtHook, when set (tests only, before the log is opened), stands in for the segment file's
+// writeAtHook, when set (tests only), stands in for the segment file's
 // WriteAt: the seam through which tests inject ENOSPC, EIO and short writes.
-var writeAtHook func(s *segment, p []byte, pos int64) (int, error)
+var writeAtHook atomic.Pointer[func(s *segment, p []byte, pos int64) (int, error)]
 
 func (s *segment) writeAt(p []byte, pos int64) (int, error) {
-	if writeAtHook != nil {
-		return writeAtHook(s, p, pos)
+	if h := writeAtHook.Load(); h != nil {
+		return (*h)(s, p, pos)
 	}
 	return s.file.WriteAt(p, pos)
+}
+
+// syncHook, when set (tests only), stands in for fsync of segment files: the seam for EIO.
+var syncHook atomic.Pointer[func(s *segment) error]
+
+// syncData fsyncs the segment's .log file.
+func (s *segment) syncData() error {
+	if h := syncHook.Load(); h != nil {
+		return (*h)(s)
+	}
+	return s.file.Sync()
 }
 
 // indexBatch adds the sparse index entries due before the batch at pos (one every
@@ -194,7 +205,7 @@ func (s *segment) seal() error {
 
 // sync makes the segment's data and indexes durable.
 func (s *segment) sync() error {
-	err := s.file.Sync()
+	err := s.syncData()
 	if s.active {
 		err = errors.Join(err, s.index.sync(), s.timeIndex.sync())
 	}
