@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -142,4 +143,43 @@ func checkRecords(t *testing.T, got []*kgo.Record, want []string) {
 			t.Fatalf("record %d: offset %d value %.20q…, want offset %d value %.20q…", i, r.Offset, r.Value, i, want[i])
 		}
 	}
+}
+
+// A bit flips in a flushed segment while the broker runs. The leader serves it with sendfile
+// unchecked (as Kafka does); the consumer (franz-go checks every batch's CRC, as Kafka's clients
+// do) reports a CRC error for the partition and never hands out the batch's records as good.
+func TestDiskFaultConsumerSeesCRCError(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir)
+	const topic = "rot"
+	if _, err := kadm.NewClient(tb.client()).CreateTopic(context.Background(), 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceBatches(t, tb.addr, topic, "a", 5)
+	if err := tb.b.lookupPartition(topic, 0).log.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bad := flipInBatch(t, activeSegment(t, dir, topic), 2)
+
+	cl := tb.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), convergeTimeout)
+	defer cancel()
+	var crcErr error
+	for crcErr == nil {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("no CRC error reported for the corrupt batch")
+		}
+		fs.EachError(func(_ string, _ int32, err error) {
+			if strings.Contains(err.Error(), "crc") {
+				crcErr = err
+			}
+		})
+		for _, r := range fs.Records() {
+			if r.Offset >= bad && r.Offset < bad+10 {
+				t.Fatalf("record %d of the corrupt batch delivered: %q", r.Offset, r.Value)
+			}
+		}
+	}
+	t.Logf("consumer: %v", crcErr)
 }
