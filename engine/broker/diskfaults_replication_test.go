@@ -17,6 +17,7 @@ import (
 	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/engine/meta"
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/internal/diskfault"
 )
 
 // Corruption on one replica of a cluster (RELIABILITY.md, Jepsen on NATS: "never let a replica
@@ -69,20 +70,7 @@ func flipInBatch(t *testing.T, path string, k int) int64 {
 	if k+1 < len(pos) {
 		end = pos[k+1]
 	}
-	at := pos[k] + record.HeaderSize + (end-pos[k]-record.HeaderSize)/2
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var one [1]byte
-	if _, err := fh.ReadAt(one[:], at); err != nil {
-		t.Fatal(err)
-	}
-	one[0] ^= 0x04
-	if _, err := fh.WriteAt(one[:], at); err != nil {
-		t.Fatal(err)
-	}
+	diskfault.FlipBits(t, path, pos[k]+record.HeaderSize+(end-pos[k]-record.HeaderSize)/2, 0x04)
 	return base[k]
 }
 

@@ -4,35 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/internal/diskfault"
 )
 
 // Disk faults seen through the Kafka protocol (RELIABILITY.md: "fill the disk (ENOSPC)").
-
-// mountTmpfs mounts a tmpfs of the given size on a fresh directory and unmounts it at cleanup.
-// This machine and CI run as root, so being unable to mount fails the test instead of skipping it.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("the full-disk test mounts a tmpfs and needs root (euid %d)", os.Geteuid())
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs on %s: %v: %s", dir, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // produceAcksAll sends one batch of values with acks=all, bypassing client retries, and returns
 // the partition's error code and base offset.
@@ -47,7 +29,7 @@ func produceAcksAll(t *testing.T, tb *testBroker, topic string, values ...string
 // consumer reads every acknowledged record intact and nothing else, the broker keeps serving, and
 // once space is freed the same partition takes writes again without a restart.
 func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
+	mnt := diskfault.MountTmpfs(t, "8m")
 	// Ballast the operator can delete later to free space.
 	ballast := filepath.Join(mnt, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 2<<20), 0o644); err != nil {

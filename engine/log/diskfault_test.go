@@ -3,12 +3,12 @@ package log
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/internal/diskfault"
 )
 
 // Disk faults at the log's level: a write that fails (ENOSPC, EIO, short), a roll that cannot
@@ -161,24 +161,6 @@ func TestEpochCheckpointFailureLeavesLogUnchanged(t *testing.T) {
 	}
 }
 
-// flipByte XORs one byte of a file.
-func flipByte(t *testing.T, path string, pos int64) {
-	t.Helper()
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var one [1]byte
-	if _, err := fh.ReadAt(one[:], pos); err != nil {
-		t.Fatal(err)
-	}
-	one[0] ^= 0x10
-	if _, err := fh.WriteAt(one[:], pos); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestRecoveryVerifyAllFindsCorruptionBelowRecoveryPoint(t *testing.T) {
 	f := newFixture(t)
 	f.appendRandom(300)
@@ -191,7 +173,7 @@ func TestRecoveryVerifyAllFindsCorruptionBelowRecoveryPoint(t *testing.T) {
 	for _, w := range f.want[:k] {
 		pos += int64(len(w.bytes))
 	}
-	flipByte(t, f.segmentFiles()[0], pos+record.HeaderSize+5)
+	diskfault.FlipBits(t, f.segmentFiles()[0], pos+record.HeaderSize+5, 0x10)
 
 	// Default: a cleanly closed log is trusted, as Kafka trusts it; nothing is rescanned.
 	f.reopen()
@@ -217,31 +199,11 @@ func TestRecoveryVerifyAllFindsCorruptionBelowRecoveryPoint(t *testing.T) {
 	f.checkAll()
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a fresh directory and unmounts it at cleanup. Disk
-// tests need a real full file system; this machine and CI run as root, so not being able to mount
-// is a failure, not a skip.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("a full-disk test needs root to mount a tmpfs (euid %d)", os.Geteuid())
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs on %s: %v: %s", dir, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // A real full disk, with Kafka's 10 MiB index preallocation on a 2 MiB file system: appends fail
 // with ENOSPC (never SIGBUS from a mapped index page with no block), nothing torn is visible, and
 // appends resume once space is freed.
 func TestFullTmpfs(t *testing.T) {
-	mnt := mountTmpfs(t, "2m")
+	mnt := diskfault.MountTmpfs(t, "2m")
 	f := &fixture{t: t, dir: filepath.Join(mnt, "p-0"), rng: newFixture(t).rng, clock: &fakeClock{}}
 	f.clock.ms.Store(1_700_000_000_000)
 	f.cfg = DefaultConfig()
@@ -326,7 +288,7 @@ func fillFS(t *testing.T, dir string) {
 // in the segment's last, already allocated page while its index entry is the first of an
 // unreserved page: the append must succeed (the entry is skipped) and reads stay right.
 func TestFullTmpfsIndexPageWithoutBlocks(t *testing.T) {
-	mnt := mountTmpfs(t, "2m")
+	mnt := diskfault.MountTmpfs(t, "2m")
 	f := &fixture{t: t, dir: filepath.Join(mnt, "p-0"), rng: newFixture(t).rng, clock: &fakeClock{}}
 	f.clock.ms.Store(1_700_000_000_000)
 	f.cfg = DefaultConfig()
@@ -382,8 +344,9 @@ func TestFsyncFailureTakesLogOffline(t *testing.T) {
 	if err := f.l.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	rp := f.l.RecoveryPoint()
 	f.appendRandom(20)
+	f.l.rollSync.Wait() // rolled segments' background fsyncs are done: the recovery point stays
+	rp := f.l.RecoveryPoint()
 	eio := func(*segment) error { return syscall.EIO }
 	syncHook.Store(&eio)
 	t.Cleanup(func() { syncHook.Store(nil) })
