@@ -300,3 +300,64 @@ func TestDiskFaultLeaderCorruptTailDoesNotLead(t *testing.T) {
 		t.Fatalf("consumed %q, want %q", got, want)
 	}
 }
+
+// A follower's disk fills (its log dir is a small tmpfs): its appends of fetched batches fail with
+// ENOSPC and are retried, never half-applied; the leader drops it from the ISR and keeps
+// acknowledging acks=all writes with the other follower (min.insync.replicas=2). Once space is
+// freed the follower catches up without a restart, rejoins the ISR and holds the leader's log byte
+// for byte.
+func TestDiskFaultFollowerDiskFull(t *testing.T) {
+	h := &countingHandler{words: []string{"append failed", "no space left on device"}}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(h))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	c := startCluster(t, 3)
+	c.stop(2)
+	mnt := diskfault.MountTmpfs(t, "6m")
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.dirs[2] = filepath.Join(mnt, "data")
+	c.start(2)
+
+	const topic = "followerfull"
+	c.createRF3(topic, map[string]string{"min.insync.replicas": "2"})
+	value := strings.Repeat("v", 10_000)
+	var want []string
+	for i := range 40 { // 40 batches of 10 × 10 KB: 4 MB, more than the follower has left
+		vals := make([]string, 10)
+		for j := range vals {
+			vals[j] = fmt.Sprintf("%03d-%d-%s", i, j, value)
+		}
+		if p := rawProduce(t, c.node(0).addr, topic, 0, -1, 20000, vals...); p.ErrorCode != 0 {
+			t.Fatalf("acks=all batch %d with follower 2's disk full: error %d", i, p.ErrorCode)
+		}
+		want = append(want, vals...)
+	}
+	eventually(t, "follower 2 hitting ENOSPC", func() error {
+		if h.n.Load() == 0 {
+			return errors.New("no ENOSPC logged yet")
+		}
+		return nil
+	})
+	c.waitISR(topic, 0, 0, 0, 1)
+	l2 := c.node(2).b.lookupPartition(topic, 0).log
+	if leo := l2.LogEndOffset(); leo >= 400 || leo%10 != 0 {
+		t.Fatalf("follower 2's log end offset %d on a full disk: want whole batches only, short of 400", leo)
+	}
+	if err := l2.ForEachBatch(0, func(b record.Batch) error { _, err := record.ValidateStored(b); return err }); err != nil {
+		t.Fatalf("follower 2 on a full disk stored a bad batch: %v", err)
+	}
+	t.Logf("follower 2 stopped at %d of 400 with its disk full", l2.LogEndOffset())
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged(topic, 0, 400, 0, 1, 2)
+	c.waitISR(topic, 0, 0, 0, 1, 2)
+	if got := consumedValues(t, c.node(0), topic, 400); !slices.Equal(got, want) {
+		t.Fatal("consumed values differ from the acknowledged ones")
+	}
+}
