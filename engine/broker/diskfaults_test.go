@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -164,4 +166,80 @@ func TestDiskFaultConsumerSeesCRCError(t *testing.T) {
 		}
 	}
 	t.Logf("consumer: %v", crcErr)
+}
+
+// countingLogger is a kgo.Logger counting messages whose key-values mention every word.
+type countingLogger struct {
+	words []string
+	n     atomic.Int64
+}
+
+func (l *countingLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+func (l *countingLogger) Log(_ kgo.LogLevel, msg string, keyvals ...any) {
+	s := fmt.Sprint(append([]any{msg}, keyvals...)...)
+	for _, w := range l.words {
+		if !strings.Contains(s, w) {
+			return
+		}
+	}
+	l.n.Add(1)
+}
+
+// An idempotent franz-go producer meets a full disk: it retries KAFKA_STORAGE_ERROR (retriable),
+// and once space is freed every record lands exactly once and in order — the refused attempts
+// left no producer state behind that would make a retry a duplicate or out of order.
+func TestDiskFullIdempotentProducerRetriesThrough(t *testing.T) {
+	mnt := diskfault.MountTmpfs(t, "4m")
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBroker(t, filepath.Join(mnt, "data"), func(c *Config) { c.LogDefaults.SegmentBytes = 1 << 20 })
+	const topic = "idem"
+	if _, err := kadm.NewClient(tb.client()).CreateTopic(context.Background(), 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	// The client gets its producer id while there is room (InitProducerId persists the broker's
+	// id block, so on a full disk it fails with KAFKA_STORAGE_ERROR too).
+	// franz-go answers KAFKA_STORAGE_ERROR by refreshing metadata and retrying the batches (and,
+	// unsure whether the refused batch was written, by bumping its producer epoch first).
+	logger := &countingLogger{words: []string{"produce request had retry batches"}}
+	cl := tb.client(kgo.WithLogger(logger), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	want := []string{"first"}
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte(want[0])}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		v := fmt.Sprintf("raw-%05d-%s", i, strings.Repeat("r", 20_000))
+		code, _ := produceAcksAll(t, tb, topic, v)
+		if code == errKafkaStorage {
+			break
+		}
+		if code != errNone || i > 10000 {
+			t.Fatalf("filling the disk: code %d after %d records", code, i)
+		}
+		want = append(want, v)
+	}
+
+	done := make(chan error, 20)
+	for i := range 20 {
+		v := fmt.Sprintf("idem-%02d-%s", i, strings.Repeat("i", 20_000))
+		want = append(want, v)
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: []byte(v)}, func(_ *kgo.Record, err error) { done <- err })
+	}
+	eventually(t, "the producer retrying KAFKA_STORAGE_ERROR", func() error {
+		if n := logger.n.Load(); n < 1 {
+			return fmt.Errorf("%d refused produce requests logged by the client", n)
+		}
+		return nil
+	})
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if err := <-done; err != nil {
+			t.Fatalf("idempotent produce after freeing space: %v", err)
+		}
+	}
+	checkRecords(t, consumeAll(t, tb, topic, len(want)), want)
 }
