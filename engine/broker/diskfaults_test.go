@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,10 @@ func produceAcksAll(t *testing.T, tb *testBroker, topic string, values ...string
 // consumer reads every acknowledged record intact and nothing else, the broker keeps serving, and
 // once space is freed the same partition takes writes again without a restart.
 func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
+	logged := &countingHandler{words: []string{"KAFKA_STORAGE_ERROR", "topic=full", "no space left on device"}}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(logged))
+	t.Cleanup(func() { slog.SetDefault(prev) })
 	mnt := diskfault.MountTmpfs(t, "8m")
 	// Ballast the operator can delete later to free space.
 	ballast := filepath.Join(mnt, "ballast")
@@ -89,6 +94,9 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 	}
 	if leo := p.log.LogEndOffset(); leo != int64(len(acked)) {
 		t.Fatalf("log end offset %d after refused retries, want %d", leo, len(acked))
+	}
+	if n := logged.n.Load(); n != 4 {
+		t.Fatalf("%d storage errors in the broker's log, want 4 (one per refused Produce)", n)
 	}
 	// The broker keeps serving: reads of both topics, metadata.
 	checkRecords(t, consumeAll(t, tb, "full", len(acked)), acked)
