@@ -45,7 +45,9 @@ func segmentPath(dir string, base int64, ext string) string {
 
 // createSegment makes a new empty active segment at base.
 func createSegment(dir string, base int64, cfg Config) (*segment, error) {
-	f, err := os.OpenFile(segmentPath(dir, base, ".log"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	path := segmentPath(dir, base, ".log")
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +58,9 @@ func createSegment(dir string, base int64, cfg Config) (*segment, error) {
 	s.rolledAt = -1
 	if err := s.openIndexesWritable(dir, cfg, 0, 0, true); err != nil {
 		f.Close()
-		os.Remove(segmentPath(dir, base, ".log")) // a failed roll leaves no stray empty segment
+		if os.IsNotExist(statErr) {
+			os.Remove(path) // a failed roll leaves no stray empty segment (but never another's file)
+		}
 		return nil, err
 	}
 	return s, nil
