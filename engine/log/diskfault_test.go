@@ -87,27 +87,36 @@ func TestAppendWriteFailureLeavesLogUnchanged(t *testing.T) {
 }
 
 func TestRollFailureLeavesLogUnchanged(t *testing.T) {
+	// Each of the next segment's files in turn cannot be created: a directory squats its name
+	// (with a file inside, so the fresh-index cleanup cannot remove it; root ignores modes).
+	for _, ext := range []string{".log", ".index", ".timeindex"} {
+		t.Run(ext, func(t *testing.T) { testRollFailure(t, ext) })
+	}
+}
+
+func testRollFailure(t *testing.T, ext string) {
 	f := newFixture(t)
 	segs := f.l.NumSegments()
 	for f.l.NumSegments() == segs {
 		f.appendRandom(1)
 	}
-	// The active segment is new and empty-ish: fill it to just under segment.bytes, then make the
-	// next segment's .log impossible to create (a directory squats its name; root ignores modes).
+	// The active segment is new: fill it with small batches to just under segment.bytes.
 	segs = f.l.NumSegments()
 	for {
 		active := (*f.l.segments.Load())[segs-1]
 		if active.size.Load()+2048 > f.cfg.SegmentBytes {
 			break
 		}
-		f.appendRandom(1)
-		if f.l.NumSegments() != segs {
-			t.Fatal("rolled early")
+		p, _ := makeBatch(f.rng, 1, 100, f.clock.ms.Load())
+		info, err := f.l.Append(record.Batch(p), 3)
+		if err != nil || f.l.NumSegments() != segs {
+			t.Fatalf("filling the segment: %v, %d segments (want %d)", err, f.l.NumSegments(), segs)
 		}
+		f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(p).MaxTimestamp(), bytes: p})
 	}
 	leo := f.l.LogEndOffset()
-	squat := segmentPath(f.dir, leo, ".log")
-	if err := os.Mkdir(squat, 0o755); err != nil {
+	squat := segmentPath(f.dir, leo, ext)
+	if err := os.MkdirAll(filepath.Join(squat, "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := makeBatch(f.rng, 8, 1000, f.clock.ms.Load()) // > 2 KiB: must roll
@@ -117,8 +126,10 @@ func TestRollFailureLeavesLogUnchanged(t *testing.T) {
 	if f.l.LogEndOffset() != leo || f.l.NumSegments() != segs {
 		t.Fatalf("failed roll changed the log: end %d (want %d), %d segments (want %d)", f.l.LogEndOffset(), leo, f.l.NumSegments(), segs)
 	}
-	// The old segment must still be the writable active one: a batch that fits goes there (a
-	// sealed index written through its mapping would fault past the trimmed file).
+	if _, err := os.Stat(segmentPath(f.dir, leo, ".log")); ext != ".log" && !os.IsNotExist(err) {
+		t.Fatalf("a failed roll left %s behind (%v)", segmentPath(f.dir, leo, ".log"), err)
+	}
+	// The old segment must still be the writable active one: a batch that fits goes there.
 	small, _ := makeBatch(f.rng, 1, 10, f.clock.ms.Load())
 	info, err := f.l.Append(record.Batch(small), 3)
 	if err != nil {
@@ -126,7 +137,7 @@ func TestRollFailureLeavesLogUnchanged(t *testing.T) {
 	}
 	f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(small).MaxTimestamp(), bytes: small})
 	f.checkAll()
-	if err := os.Remove(squat); err != nil {
+	if err := os.RemoveAll(squat); err != nil {
 		t.Fatal(err)
 	}
 	f.appendRandom(40)
