@@ -159,6 +159,16 @@ func recoveredEnd(t *testing.T, dir string) int64 {
 	return l.LogEndOffset()
 }
 
+// countLogs makes the default logger (the brokers' when their Config has none) count the records
+// mentioning every word, for the rest of the test.
+func countLogs(t *testing.T, words ...string) *countingHandler {
+	h := &countingHandler{words: words}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(h))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return h
+}
+
 // countingHandler counts log records whose message and attributes contain every word.
 type countingHandler struct {
 	words []string
@@ -186,10 +196,7 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 // refuses it, as Kafka's follower does: it never appends a batch that fails validation, so the
 // corruption stops at the leader instead of spreading with replication.
 func TestDiskFaultFollowerRefusesCorruptBatch(t *testing.T) {
-	h := &countingHandler{words: []string{"append failed", "CRC32C mismatch"}}
-	prev := slog.Default()
-	slog.SetDefault(slog.New(h))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	h := countLogs(t, "append failed", "CRC32C mismatch")
 
 	c := startCluster(t, 3)
 	const topic = "rot"
@@ -307,10 +314,7 @@ func TestDiskFaultLeaderCorruptTailDoesNotLead(t *testing.T) {
 // freed the follower catches up without a restart, rejoins the ISR and holds the leader's log byte
 // for byte.
 func TestDiskFaultFollowerDiskFull(t *testing.T) {
-	h := &countingHandler{words: []string{"append failed", "no space left on device"}}
-	prev := slog.Default()
-	slog.SetDefault(slog.New(h))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	h := countLogs(t, "append failed", "no space left on device")
 
 	c := startCluster(t, 3)
 	c.stop(2)

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,10 +31,7 @@ func produceAcksAll(t *testing.T, tb *testBroker, topic string, values ...string
 // consumer reads every acknowledged record intact and nothing else, the broker keeps serving, and
 // once space is freed the same partition takes writes again without a restart.
 func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
-	logged := &countingHandler{words: []string{"KAFKA_STORAGE_ERROR", "topic=full", "no space left on device"}}
-	prev := slog.Default()
-	slog.SetDefault(slog.New(logged))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	logged := countLogs(t, "KAFKA_STORAGE_ERROR", "topic=full", "no space left on device")
 	mnt := diskfault.MountTmpfs(t, "8m")
 	// Ballast the operator can delete later to free space.
 	ballast := filepath.Join(mnt, "ballast")
