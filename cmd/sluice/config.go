@@ -85,6 +85,7 @@ var serveKeys = []keyDoc{
 	{"log.flush.interval.ms", "", "fsync data older than this (default: never forced)"},
 	{"log.index.interval.bytes", strconv.Itoa(log.DefaultIndexIntervalBytes), "bytes between offset index entries"},
 	{"log.index.size.max.bytes", strconv.Itoa(log.DefaultSegmentIndexBytes), "size of each index file"},
+	{"log.recovery.verify.all", "false", "at startup CRC-check every segment, not only those after the recovery point (Sluice's own key)"},
 	{"group.initial.rebalance.delay.ms", "3000", "how long an empty group waits for more members before its first rebalance"},
 	{"group.min.session.timeout.ms", "6000", "smallest session.timeout.ms a consumer may ask for"},
 	{"group.max.session.timeout.ms", "1800000", "largest session.timeout.ms a consumer may ask for"},
@@ -563,6 +564,7 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	// Kafka's 0 indexes every batch; engine/log reads 0 as "unset", and 1 has the same effect.
 	l.IndexIntervalBytes = max(1, r.int("log.index.interval.bytes", log.DefaultIndexIntervalBytes, 0, math.MaxInt32))
 	l.SegmentIndexBytes = r.int("log.index.size.max.bytes", log.DefaultSegmentIndexBytes, indexSizeBytesMin, math.MaxInt32)
+	l.RecoveryVerifyAll = r.bool("log.recovery.verify.all", false)
 
 	g := &b.Groups
 	*g = group.DefaultConfig()

@@ -242,6 +242,11 @@ func (b *Broker) producePartition(version int16, t *topic, index int32, records 
 	default:
 		res = b.produceTo(p, records, version, acks)
 		res.logStartOffset = p.log.LogStartOffset()
+		if res.code == errKafkaStorage {
+			// Off the hot path; Kafka logs every failed append too (a full or failing disk must
+			// show in the broker's log, not only in clients' retries).
+			b.logger.Error("append failed: KAFKA_STORAGE_ERROR", "topic", t.name, "partition", index, "err", res.msg)
+		}
 		if res.stored {
 			t.metrics.bytesIn.Add(int64(len(records)))
 			t.metrics.recordsIn.Add(int64(res.records))

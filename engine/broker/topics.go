@@ -78,6 +78,10 @@ func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, e
 	if err != nil {
 		return nil, err
 	}
+	if n := l.CommittedLostOnOpen(); n > 0 {
+		b.logger.Error("log recovery lost committed records: a replica holding them must lead", "topic", t.name, "partition", p,
+			"records", n, "log_end_offset", l.LogEndOffset())
+	}
 	if !b.cfg.Cluster {
 		l.SetHighWatermark(l.LogEndOffset()) // a single replica: everything stored is committed
 	}

@@ -17,6 +17,12 @@ type Config struct {
 	FlushMessages      int64 // flush.messages: fsync after this many unflushed records (MaxInt64: never forced)
 	FlushMs            int64 // flush.ms: fsync data older than this (MaxInt64: never forced)
 
+	// RecoveryVerifyAll (broker property log.recovery.verify.all, Sluice's own; Kafka has no
+	// equivalent): Open rescans and CRC-checks every segment, not only those from the recovery
+	// point after an unclean shutdown, and truncates at the first corrupt batch. It finds bit rot
+	// in flushed segments at the cost of reading the whole log at startup.
+	RecoveryVerifyAll bool
+
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
 	Now func() time.Time
 }
@@ -39,6 +45,9 @@ const (
 	// scanBufBytes is the pooled buffer batch-header scans read through: the index puts an entry
 	// every index.interval.bytes, so a lookup rarely scans more than one such interval.
 	scanBufBytes = 16 << 10
+	// indexReserveBytes: index files are preallocated sparse; blocks are allocated (fallocate)
+	// this much at a time ahead of the entries written into the mapping (index.go reserve).
+	indexReserveBytes = 64 << 10
 	// recoveryBufBytes is the read size while recovering a segment after an unclean shutdown.
 	recoveryBufBytes = 1 << 20
 )

@@ -37,7 +37,42 @@
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //
+// Disk faults (verified by diskfault_test.go here and engine/broker/diskfaults*_test.go):
+//   - A failed write (ENOSPC, EIO, short write) fails that Append and nothing else: every step
+//     that can fail (roll, leader-epoch checkpoint, the pwrite) runs before anything is
+//     published, a torn write is truncated back to the published size, and the log end offset
+//     never passes the last whole batch. The broker answers KAFKA_STORAGE_ERROR (56) for that
+//     partition; other partitions, reads and later appends go on, and once space is freed the
+//     same log takes writes again without a restart. Kafka instead takes the whole log
+//     directory offline on any IOException; Sluice keeps the failure per append because a full
+//     disk is transient and operator-fixable, and a partition that cannot write still serves
+//     reads and followers.
+//   - A roll creates the new segment before sealing the old one: when the files cannot be
+//     created the old segment stays the writable active one.
+//   - Index files are grown sparse (like Kafka's) and written through a shared mapping; a store
+//     into a page with no block behind it on a full file system raises SIGBUS and kills the
+//     process. Blocks are allocated with fallocate in indexReserveBytes chunks before entries
+//     are written; when that fails the entry is skipped (the index is sparse; lookups scan on).
+//   - A failed fsync is different: the kernel may have dropped the dirty pages and cleared the
+//     error, so a retried fsync proves nothing (PostgreSQL's "fsyncgate"). The log goes offline
+//     (ErrLogOffline): appends, Flush and WaitDurable fail until a restart, Close leaves no
+//     clean-shutdown marker, and the next Open rescans from the recovery point, which never
+//     moved past the failed fsync.
+//   - Corruption: Open after an unclean shutdown CRC-checks every batch from the recovery point's
+//     segment on and cuts the log at the first bad or torn one. Below the recovery point (and
+//     after a clean shutdown) segments are trusted, as in Kafka, unless RecoveryVerifyAll (broker
+//     key log.recovery.verify.all, Sluice's own) rescans everything. Reads are served with
+//     sendfile and not CRC-checked: a bit flipped below the recovery point while the broker runs
+//     reaches consumers, which check CRCs themselves, and followers, which validate every fetched
+//     batch (ValidateStored in the broker's follower append) and refuse it, so the corruption
+//     does not replicate and the follower drops out of the ISR. CommittedLostOnOpen reports
+//     offsets below the checkpointed high watermark that recovery cut: such a replica must not
+//     lead while one holding them is available (see results/diskfaults.md for what the
+//     controller does today).
+//
 // File access goes straight to the OS (pread/pwrite via *os.File, mmap via x/sys/unix) rather than
 // through a VFS interface: crash tests truncate and corrupt real files instead of simulating a
-// page cache. A fault-injecting filesystem is future work.
+// page cache, and the full-disk tests fill a real tmpfs. Two test seams stand in for the OS where
+// a real fault cannot be produced on demand: writeAtHook (failed and short writes) and syncHook
+// (fsync errors).
 package log

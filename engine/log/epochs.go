@@ -74,6 +74,17 @@ func (l *Log) MaybeAssignEpochStartOffset(epoch int32) error {
 	return l.assignEpoch(epoch, l.logEndOffset.Load())
 }
 
+// unassignEpoch undoes assignEpoch(e, start) whose checkpoint write failed, so memory and file
+// agree again. Caller holds l.mu.
+func (l *Log) unassignEpoch(e int32, start int64) {
+	c := &l.epochs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.entries); n > 0 && c.entries[n-1] == (epochEntry{e, start}) {
+		c.entries = c.entries[:n-1]
+	}
+}
+
 // truncateEpochsFromEnd drops epochs that start at or after leo (after Truncate). Caller holds l.mu.
 func (l *Log) truncateEpochsFromEnd(leo int64) {
 	c := &l.epochs

@@ -136,6 +136,9 @@ func (l *Log) FlushRounds() int64 { return l.flush.rounds.Load() }
 // Flush fsyncs every batch appended so far and moves the recovery point to the log end offset.
 // Safe to call from any goroutine; concurrent calls share work (group commit).
 func (l *Log) Flush() error {
+	if err := l.offline(); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	err := l.syncUnflushedLocked()
 	l.mu.Unlock()
@@ -161,13 +164,16 @@ func (l *Log) syncUnflushedLocked() error {
 	l.mu.Unlock()
 	var err error
 	for _, s := range held {
-		err = errors.Join(err, s.file.Sync())
+		err = errors.Join(err, s.syncData())
 		s.release()
 	}
 	if err == nil {
 		l.flush.rounds.Add(1)
 		l.flush.advanceRecoveryPoint(target)
 		l.maybeCheckpoint()
+	} else {
+		l.failSync(err)
+		err = l.offline()
 	}
 	l.mu.Lock()
 	return err
@@ -189,6 +195,9 @@ func (l *Log) maybeCheckpoint() {
 // returned FlushTriggered). Without a flusher running it flushes itself.
 func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 	for {
+		if err := l.offline(); err != nil {
+			return err
+		}
 		ch := l.flush.waitChan()
 		if l.flush.recoveryPoint.Load() >= offset {
 			return nil

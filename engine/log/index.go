@@ -2,6 +2,7 @@ package log
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -39,6 +40,12 @@ type mmapIndex struct {
 
 	data atomic.Pointer[[]byte] // current mapping; nil until mapped
 	n    atomic.Int64           // published entries
+
+	// reserved: bytes from the start of the file known to have disk blocks behind them. Writer
+	// only. The writable file is grown sparse to its capacity; storing into a hole on a full
+	// disk raises SIGBUS and kills the process, so appendEntry first allocates blocks
+	// (fallocate) for the page it writes and skips the entry if it cannot.
+	reserved int64
 
 	mu       sync.Mutex // guards the fields below (lazy mapping, writer transitions)
 	writable bool
@@ -112,8 +119,37 @@ func (m *mmapIndex) makeWritable(capacityBytes int64) error {
 		m.retired = append(m.retired, *old)
 	}
 	m.data.Store(&data)
+	m.reserved = m.n.Load() * int64(m.entrySize) // entries already there were written, so backed
 	m.writable = true
 	return nil
+}
+
+// reserve makes sure the bytes up to end have disk blocks, allocating a chunk of
+// indexReserveBytes at a time (one open+fallocate per chunk, thousands of entries). It returns
+// false when the file system has no room. Writer only.
+func (m *mmapIndex) reserve(end int64) bool {
+	if end <= m.reserved {
+		return true
+	}
+	d := m.data.Load()
+	if d == nil {
+		return false
+	}
+	chunkEnd := min((end+indexReserveBytes-1)/indexReserveBytes*indexReserveBytes, int64(len(*d)))
+	f, err := os.OpenFile(m.path, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	switch err := unix.Fallocate(int(f.Fd()), 0, m.reserved, chunkEnd-m.reserved); {
+	case err == nil:
+		m.reserved = chunkEnd
+	case errors.Is(err, unix.EOPNOTSUPP):
+		m.reserved = int64(len(*d)) // nothing to be done here: trust the file system, as Kafka does
+	default:
+		return false
+	}
+	return end <= m.reserved
 }
 
 // view returns the mapping and the number of entries a reader may look at.
@@ -166,12 +202,17 @@ func (m *mmapIndex) full() bool {
 }
 
 // appendEntry writes one entry after the published ones and publishes it. Writer only, writable,
-// not full.
-func (m *mmapIndex) appendEntry(fill func(e []byte)) {
-	d := *m.data.Load()
+// not full. It returns false, writing nothing, when no disk block can back the entry: the index
+// is sparse, so a missing entry only makes lookups scan further.
+func (m *mmapIndex) appendEntry(fill func(e []byte)) bool {
 	n := m.n.Load()
+	if !m.reserve((n + 1) * int64(m.entrySize)) {
+		return false
+	}
+	d := *m.data.Load()
 	fill(d[n*int64(m.entrySize) : (n+1)*int64(m.entrySize)])
 	m.n.Store(n + 1)
+	return true
 }
 
 // truncateEntries drops entries from k on. Writer only.
@@ -228,8 +269,8 @@ func (x offsetIndex) entry(d []byte, i int) (rel uint32, pos uint32) {
 	return binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:])
 }
 
-func (x offsetIndex) append(rel uint32, pos uint32) {
-	x.appendEntry(func(e []byte) {
+func (x offsetIndex) append(rel uint32, pos uint32) bool {
+	return x.appendEntry(func(e []byte) {
 		binary.BigEndian.PutUint32(e, rel)
 		binary.BigEndian.PutUint32(e[4:], pos)
 	})
@@ -284,8 +325,8 @@ func (x timeIndex) entry(d []byte, i int) (ts int64, rel uint32) {
 	return int64(binary.BigEndian.Uint64(e)), binary.BigEndian.Uint32(e[8:])
 }
 
-func (x timeIndex) append(ts int64, rel uint32) {
-	x.appendEntry(func(e []byte) {
+func (x timeIndex) append(ts int64, rel uint32) bool {
+	return x.appendEntry(func(e []byte) {
 		binary.BigEndian.PutUint64(e, uint64(ts))
 		binary.BigEndian.PutUint32(e[8:], rel)
 	})

@@ -20,6 +20,13 @@ const (
 // ErrOffsetOutOfRange: the offset is below the log start offset or above the log end offset.
 var ErrOffsetOutOfRange = errors.New("offset out of range")
 
+// ErrLogOffline: an fsync of this log failed. After a failed fsync the kernel may have dropped
+// the dirty pages and cleared the error, so a retry can "succeed" over lost data (PostgreSQL's
+// fsyncgate): the log refuses appends and durability waits until a restart recovers it from the
+// recovery point. Kafka takes the whole log directory offline on any I/O error; Sluice takes only
+// the partition whose fsync failed.
+var ErrLogOffline = errors.New("log offline after an fsync failure; restart the broker to recover it")
+
 // ErrClosed: the log was closed.
 var ErrClosed = errors.New("log closed")
 
@@ -36,6 +43,12 @@ type Log struct {
 
 	mu     sync.Mutex // the writer lock: append, roll, truncate, delete, close
 	closed bool
+
+	syncFailure atomic.Pointer[error] // the first failed fsync; set once, never cleared (ErrLogOffline)
+
+	// committedLost: offsets below the checkpointed high watermark that recovery found missing
+	// or corrupt at Open (0 normally). Set once by load.
+	committedLost int64
 
 	flush    flusher
 	epochs   epochCache
@@ -99,6 +112,12 @@ func Open(dir string, cfg Config) (*Log, error) {
 	l.flush.start(l)
 	return l, nil
 }
+
+// CommittedLostOnOpen is how many offsets below the high watermark checkpointed by the previous
+// run were missing or corrupt when Open recovered the log (0 after a healthy start). Such a
+// replica no longer holds every committed record: it must not lead while a replica that does is
+// available (Jepsen's NATS finding); it refetches them as a follower.
+func (l *Log) CommittedLostOnOpen() int64 { return l.committedLost }
 
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }
@@ -176,23 +195,46 @@ func (l *Log) AppendAsFollower(b record.Batch) (AppendInfo, error) {
 	return l.appendLocked(b)
 }
 
+// failSync takes the log offline after a failed fsync (ErrLogOffline).
+func (l *Log) failSync(err error) {
+	err = fmt.Errorf("%w: %s: %w", ErrLogOffline, l.dir, err)
+	l.syncFailure.CompareAndSwap(nil, &err)
+}
+
+// offline returns the fsync failure that took the log offline, or nil.
+func (l *Log) offline() error {
+	if e := l.syncFailure.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // Caller holds l.mu.
 func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
+	if err := l.offline(); err != nil {
+		return AppendInfo{}, err
+	}
 	cfg := l.cfg.Load()
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
 	nowMs := cfg.now().UnixMilli()
+	// Every step that can fail on a full or failing disk (roll, leader epoch checkpoint, the write
+	// itself) leaves the log as it was: nothing published, the log end offset unmoved, so the
+	// caller answers KAFKA_STORAGE_ERROR and the next append retries from the same state.
 	if active.needsRoll(int64(len(b)), b.BaseOffset(), b.LastOffset(), nowMs, cfg) {
 		var err error
 		if active, err = l.rollLocked(b.BaseOffset()); err != nil {
 			return AppendInfo{}, err
 		}
 	}
+	// The epoch goes first: an epoch starting at the log end with no batch yet is a state the log
+	// already knows (a new leader before its first write); a batch without its epoch is not.
+	if err := l.assignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset()); err != nil {
+		l.unassignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset())
+		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
+	}
 	if err := active.append(b, nowMs, cfg); err != nil {
 		return AppendInfo{}, err
-	}
-	if err := l.assignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset()); err != nil {
-		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
 	next := b.NextOffset()
 	l.logEndOffset.Store(next)
@@ -214,12 +256,16 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 			return old, nil
 		}
 	}
-	if err := old.seal(); err != nil {
-		return nil, fmt.Errorf("seal segment %d: %w", old.base, err)
-	}
+	// Create before sealing: when the disk is full the new files fail to appear and the old
+	// segment is still the writable active one, so the log stays exactly as it was.
 	s, err := createSegment(l.dir, base, *cfg)
 	if err != nil {
 		return nil, fmt.Errorf("roll to segment %d: %w", base, err)
+	}
+	if err := old.seal(); err != nil {
+		removeSegmentFiles(l.dir, s)
+		s.release()
+		return nil, errors.Join(fmt.Errorf("seal segment %d: %w", old.base, err), l.reactivateLastLocked())
 	}
 	var next []*segment
 	if old.size.Load() == 0 {
@@ -241,8 +287,9 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 func (l *Log) syncRolled(s *segment, upTo int64) {
 	defer l.rollSync.Done()
 	defer s.release()
-	if err := s.file.Sync(); err != nil {
-		return // the recovery point stays put: the next open rescans this segment
+	if err := s.syncData(); err != nil {
+		l.failSync(err) // the recovery point stays put: the next open rescans this segment
+		return
 	}
 	l.flush.advanceRecoveryPoint(upTo)
 	l.writeCheckpoint()
@@ -583,6 +630,14 @@ func (l *Log) Close() error {
 	l.rollSync.Wait()
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
+	if failed := l.offline(); failed != nil {
+		// No clean-shutdown marker and no flush: the next Open must rescan from the recovery
+		// point, which never moved past what the failed fsync covered.
+		for _, s := range segs {
+			s.release()
+		}
+		return failed
+	}
 	// Kafka flushes every log on a controlled shutdown; the recovery point then equals the log end.
 	err := l.syncUnflushedLocked()
 	err = errors.Join(err, active.file.Truncate(active.size.Load()), active.seal())

@@ -13,7 +13,8 @@ import (
 // load opens the segments in l.dir. After a clean shutdown (marker present) every segment is
 // trusted: sizes from the files, indexes from disk, mapped lazily. Otherwise segments from the one
 // holding the recovery point onward are scanned batch by batch (CRC included); the first bad or
-// torn batch ends the log there, later segments are deleted, and indexes are rebuilt.
+// torn batch ends the log there, later segments are deleted, and indexes are rebuilt. With
+// RecoveryVerifyAll every segment is scanned that way, clean shutdown or not.
 func (l *Log) load() error {
 	cfg := l.cfg.Load()
 	ents, err := os.ReadDir(l.dir)
@@ -68,7 +69,7 @@ func (l *Log) load() error {
 	for i, base := range bases {
 		var s *segment
 		trusted := false
-		if clean || base < rpBase {
+		if (clean || base < rpBase) && !cfg.RecoveryVerifyAll {
 			s, trusted, err = openTrusted(l.dir, base, cfg)
 			if err != nil {
 				closeAll()
@@ -154,6 +155,9 @@ func (l *Log) load() error {
 	}
 	l.logStartOffset.Store(logStart)
 	l.logEndOffset.Store(leo)
+	if ckpt.highWatermark > leo {
+		l.committedLost = ckpt.highWatermark - max(leo, logStart)
+	}
 	hw := min(max(ckpt.highWatermark, logStart), leo)
 	l.highWatermark.Store(hw)
 	rp := min(ckpt.recoveryPoint, leo)

@@ -45,7 +45,9 @@ func segmentPath(dir string, base int64, ext string) string {
 
 // createSegment makes a new empty active segment at base.
 func createSegment(dir string, base int64, cfg Config) (*segment, error) {
-	f, err := os.OpenFile(segmentPath(dir, base, ".log"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	path := segmentPath(dir, base, ".log")
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +58,9 @@ func createSegment(dir string, base int64, cfg Config) (*segment, error) {
 	s.rolledAt = -1
 	if err := s.openIndexesWritable(dir, cfg, 0, 0, true); err != nil {
 		f.Close()
+		if os.IsNotExist(statErr) {
+			os.Remove(path) // a failed roll leaves no stray empty segment (but never another's file)
+		}
 		return nil, err
 	}
 	return s, nil
@@ -124,11 +129,13 @@ func (s *segment) needsRoll(n int64, nextOffset int64, lastOffset int64, nowMs i
 
 // append writes one batch (offsets already assigned) at the end of the segment and publishes it.
 // Writer only. The batch's bytes reach the page cache with one pwrite; a failed or short write
-// publishes nothing, and the next append overwrites whatever part of it landed.
+// (ENOSPC, EIO) publishes nothing and the file is cut back to the published size, so no part of
+// the batch lingers for recovery to misread or to hold disk space. If even that truncate fails,
+// the next append overwrites the torn bytes and Close truncates to the published size.
 func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	pos := s.size.Load()
-	if _, err := s.file.WriteAt(b, pos); err != nil {
-		return fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err)
+	if _, err := s.writeAt(b, pos); err != nil {
+		return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.file.Truncate(pos))
 	}
 	if s.rolledAt < 0 {
 		s.rolledAt = nowMs
@@ -140,6 +147,28 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	return nil
 }
 
+// writeAtHook, when set (tests only), stands in for the segment file's
+// WriteAt: the seam through which tests inject ENOSPC, EIO and short writes.
+var writeAtHook atomic.Pointer[func(s *segment, p []byte, pos int64) (int, error)]
+
+func (s *segment) writeAt(p []byte, pos int64) (int, error) {
+	if h := writeAtHook.Load(); h != nil {
+		return (*h)(s, p, pos)
+	}
+	return s.file.WriteAt(p, pos)
+}
+
+// syncHook, when set (tests only), stands in for fsync of segment files: the seam for EIO.
+var syncHook atomic.Pointer[func(s *segment) error]
+
+// syncData fsyncs the segment's .log file.
+func (s *segment) syncData() error {
+	if h := syncHook.Load(); h != nil {
+		return (*h)(s)
+	}
+	return s.file.Sync()
+}
+
 // indexBatch adds the sparse index entries due before the batch at pos (one every
 // index.interval.bytes, Kafka's rule) and folds its timestamp into the segment's maximum.
 // Writer only. A full index skips entries (recovery of a segment written with a larger
@@ -148,12 +177,14 @@ func (s *segment) indexBatch(b record.Batch, pos int64, cfg *Config) {
 	prevMax := s.maxTimestamp.Load()
 	if s.bytesSinceIndex > cfg.IndexIntervalBytes && !s.index.full() && !s.timeIndex.full() {
 		rel := uint32(b.BaseOffset() - s.base)
-		s.index.append(rel, uint32(pos))
-		// Time entry: every batch before this one has maxTimestamp ≤ prevMax.
-		if lastTS, _, ok := s.timeIndex.last(); prevMax >= 0 && (!ok || prevMax > lastTS) {
-			s.timeIndex.append(prevMax, rel)
+		// On a full disk an entry may be skipped (see appendEntry); the next batch tries again.
+		if s.index.append(rel, uint32(pos)) {
+			// Time entry: every batch before this one has maxTimestamp ≤ prevMax.
+			if lastTS, _, ok := s.timeIndex.last(); prevMax >= 0 && (!ok || prevMax > lastTS) {
+				s.timeIndex.append(prevMax, rel)
+			}
+			s.bytesSinceIndex = 0
 		}
-		s.bytesSinceIndex = 0
 	}
 	s.bytesSinceIndex += int64(len(b))
 	if ts := b.MaxTimestamp(); ts > prevMax {
@@ -178,7 +209,7 @@ func (s *segment) seal() error {
 
 // sync makes the segment's data and indexes durable.
 func (s *segment) sync() error {
-	err := s.file.Sync()
+	err := s.syncData()
 	if s.active {
 		err = errors.Join(err, s.index.sync(), s.timeIndex.sync())
 	}
