@@ -225,6 +225,16 @@ func TestMetricsReplication(t *testing.T) {
 		t.Errorf("follower: %v", err)
 	}
 
+	// Both followers have fetched (the leader knows their log ends): a follower stopped before its
+	// first fetch would have no lag to report but "unknown" (-1).
+	eventually(t, "both followers known to the leader", func() error {
+		for _, f := range []int32{1, 2} {
+			if lag := followerLag(t, leader(), topic, f); lag != 0 {
+				return fmt.Errorf("follower %d's lag %v, want 0", f, lag)
+			}
+		}
+		return nil
+	})
 	// The ISR shrinks only when the stopped follower misses a write (Kafka's rule: a replica at
 	// the leader's log end is never out of sync), so write one with acks=1.
 	c.stop(2)
