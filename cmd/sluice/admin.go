@@ -70,6 +70,10 @@ var (
 		"Request frame bytes received, size prefixes included.", nil, nil)
 	descBytesOut = prometheus.NewDesc("sluice_network_bytes_out_total",
 		"Response bytes sent, by path: write (gnet writes, copied file regions) or sendfile.", []string{"path"}, nil)
+	descRequestsInPlace = prometheus.NewDesc("sluice_network_requests_in_place_total",
+		"Request frames served from the socket read buffer without a copy (Produce v3+ arriving whole).", nil, nil)
+	descColdReads = prometheus.NewDesc("sluice_network_cold_reads_total",
+		"Responses whose file regions were not in the page cache and were read off the event loop.", nil, nil)
 	descSendfileFallbacks = prometheus.NewDesc("sluice_network_sendfile_fallbacks_total",
 		"File regions finished with pread+write after a short sendfile.", nil, nil)
 	descFramesRejected = prometheus.NewDesc("sluice_network_frames_rejected_total",
@@ -82,7 +86,7 @@ var (
 
 func (networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnectionsOpen, descConnectionsAccepted, descRequests, descBytesIn, descBytesOut,
-		descSendfileFallbacks, descFramesRejected, descInboundOverflows, descMutes} {
+		descRequestsInPlace, descColdReads, descSendfileFallbacks, descFramesRejected, descInboundOverflows, descMutes} {
 		ch <- d
 	}
 }
@@ -98,6 +102,8 @@ func (n networkCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytesIn, s.BytesIn)
 	counter(descBytesOut, s.BytesOutWrite, "write")
 	counter(descBytesOut, s.BytesOutSendfile, "sendfile")
+	counter(descRequestsInPlace, s.RequestsInPlace)
+	counter(descColdReads, s.ColdReads)
 	counter(descSendfileFallbacks, s.SendfileFallbacks)
 	counter(descFramesRejected, s.FramesRejected)
 	counter(descInboundOverflows, s.InboundOverflows)
