@@ -21,6 +21,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/harness"
 )
 
 // Cluster timings: fast enough that a few minutes hold many faults, slow enough that a broker
@@ -78,29 +80,9 @@ type Node struct {
 	direct  *kgo.Client // seeded with KafkaAddr only
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // StartCluster starts the proxies, then the three brokers, and waits for each to listen.
 func StartCluster(cfg ClusterConfig) (*Cluster, error) {
-	ports, err := freePorts(4 * nodes)
+	ports, err := harness.FreeLoopbackPorts(4 * nodes)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/rs/zerolog"
+
+	"github.com/sluicemq/sluice/harness"
 )
 
 // echoServer answers every line with itself, standing in for a broker's listener.
@@ -50,7 +52,7 @@ func roundTrip(addr string, d time.Duration) bool {
 // proxiedNode is a Node with its two proxies in front of echo servers and no process.
 func proxiedNode(t *testing.T) *Node {
 	t.Helper()
-	ports, err := freePorts(2)
+	ports, err := harness.FreeLoopbackPorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func (t *ClusterTarget) Start(ctx context.Context) ([]string, error) {
 		return nil, errors.New("start sluice cluster: no binary (build one with BuildSluice)")
 	}
 	n := t.size()
-	ports, err := freeLoopbackPorts(2 * n)
+	ports, err := FreeLoopbackPorts(2 * n)
 	if err != nil {
 		return nil, fmt.Errorf("start sluice cluster: %w", err)
 	}
@@ -181,10 +181,10 @@ func (t *ClusterTarget) Stop() error {
 	return errors.Join(errs...)
 }
 
-// freeLoopbackPorts returns n distinct ports on 127.0.0.1 that were free a
+// FreeLoopbackPorts returns n distinct ports on 127.0.0.1 that were free a
 // moment ago. A cluster needs its ports before it starts: every voter's
 // address is in every node's configuration.
-func freeLoopbackPorts(n int) ([]int, error) {
+func FreeLoopbackPorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {

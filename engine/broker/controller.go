@@ -551,12 +551,18 @@ func (l *ControllerLink) activeLoop() {
 			}
 			continue
 		}
-		for _, r := range recs {
-			l.b.logger.Info("controller: session expired", "record", meta.FormatRecord(img, r))
-		}
-		if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
-			l.b.logger.Warn("controller: fencing failed", "err", err)
-		}
+		l.proposeOwn(ctx, img, recs, "session expired", "fencing")
+	}
+}
+
+// proposeOwn proposes records the active controller decided by itself (fencing, completing
+// reassignments), logging each: what happened, and what failed if the proposal did.
+func (l *ControllerLink) proposeOwn(ctx context.Context, img *meta.Image, recs []meta.Record, what, task string) {
+	for _, r := range recs {
+		l.b.logger.Info("controller: "+what, "record", meta.FormatRecord(img, r))
+	}
+	if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
+		l.b.logger.Warn("controller: "+task+" failed", "err", err)
 	}
 }
 
@@ -569,12 +575,7 @@ func (l *ControllerLink) completeReassignments(ctx context.Context) {
 	if len(recs) == 0 {
 		return
 	}
-	for _, r := range recs {
-		l.b.logger.Info("controller: reassignment complete", "record", meta.FormatRecord(img, r))
-	}
-	if err := l.c.Propose(ctx, recs...); err != nil && !l.stopped() {
-		l.b.logger.Warn("controller: completing reassignments failed", "err", err)
-	}
+	l.proposeOwn(ctx, img, recs, "reassignment complete", "completing reassignments")
 }
 
 // rebalanceLeaders moves leadership back to every preferred replica that can lead
