@@ -18,7 +18,8 @@
 //
 // One fault at a time, drawn from a seed (Schedule: the same seed gives the same plan; the victim
 // is resolved when the step runs, usually the current leader of a chosen partition, otherwise a
-// chosen node), held 11–17 s (long enough for a new leader even when the victim is the active controller), then healed, then 1–4 s quiet:
+// chosen node), held 11–17 s (long enough for a new leader even when the victim is the active
+// controller), then healed, then 1–4 s quiet:
 //
 //   - kill: SIGKILL (kill -9), restarted after the hold: unflushed page-cache data survives, as
 //     when a process, not the machine, dies;
