@@ -271,8 +271,9 @@ func readAll(ctx context.Context, seeds []string, want int) (map[int]int, error)
 	return seen, ctx.Err()
 }
 
-// partitionLeader asks any live broker for the failover topic's partition.
-func partitionLeader(ctx context.Context, cl *kgo.Client, p int32) (leader int32, isr []int32, err error) {
+// failoverTopicMetadata asks any live broker for the failover topic (Metadata, not kgo's cache,
+// so every look is fresh).
+func failoverTopicMetadata(ctx context.Context, cl *kgo.Client) (*kmsg.MetadataResponseTopic, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
 	t.Topic = kmsg.StringPtr(failoverTopic)
@@ -281,13 +282,23 @@ func partitionLeader(ctx context.Context, cl *kgo.Client, p int32) (leader int32
 	defer cancel()
 	resp, err := req.RequestWith(rctx, cl)
 	if err != nil {
+		return nil, err
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) == 0 {
+		return nil, fmt.Errorf("no metadata for %s", failoverTopic)
+	}
+	return &resp.Topics[0], nil
+}
+
+// partitionLeader is the failover topic's partition p's leader and ISR.
+func partitionLeader(ctx context.Context, cl *kgo.Client, p int32) (leader int32, isr []int32, err error) {
+	t, err := failoverTopicMetadata(ctx, cl)
+	if err != nil {
 		return -1, nil, err
 	}
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
-			if rp.Partition == p && rp.ErrorCode == 0 {
-				return rp.Leader, rp.ISR, nil
-			}
+	for _, rp := range t.Partitions {
+		if rp.Partition == p && rp.ErrorCode == 0 {
+			return rp.Leader, rp.ISR, nil
 		}
 	}
 	return -1, nil, fmt.Errorf("no metadata for %s/%d", failoverTopic, p)
@@ -295,17 +306,11 @@ func partitionLeader(ctx context.Context, cl *kgo.Client, p int32) (leader int32
 
 // fullISR: every partition of the failover topic has every node in its ISR.
 func fullISR(ctx context.Context, cl *kgo.Client, nodes int) bool {
-	req := kmsg.NewPtrMetadataRequest()
-	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(failoverTopic)
-	req.Topics = append(req.Topics, t)
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(rctx, cl)
-	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) == 0 {
+	t, err := failoverTopicMetadata(ctx, cl)
+	if err != nil {
 		return false
 	}
-	for _, p := range resp.Topics[0].Partitions {
+	for _, p := range t.Partitions {
 		if p.ErrorCode != 0 || p.Leader < 0 || len(p.ISR) != nodes {
 			return false
 		}
