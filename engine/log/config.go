@@ -23,6 +23,12 @@ type Config struct {
 	// in flushed segments at the cost of reading the whole log at startup.
 	RecoveryVerifyAll bool
 
+	// PageCacheTailBytes (broker property log.page.cache.tail.bytes, Sluice's own): written data
+	// further than this behind the log end is dropped from the OS page cache as the log grows, so
+	// a steady writer recycles pages instead of taking fresh ones (pagecache.go). 0: leave the
+	// cache to the kernel, as Kafka does.
+	PageCacheTailBytes int64
+
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
 	Now func() time.Time
 }
@@ -35,6 +41,7 @@ const (
 	DefaultIndexIntervalBytes = 4096
 	DefaultRetentionMs        = 168 * 3600 * 1000 // log.retention.hours = 168
 	DefaultRetentionBytes     = -1
+	DefaultPageCacheTailBytes = 64 << 20 // log.page.cache.tail.bytes (pagecache.go)
 	NoForcedFlush             = math.MaxInt64
 
 	// minSegmentBytes keeps a misconfigured topic from rolling on every batch header.
@@ -64,6 +71,7 @@ func DefaultConfig() Config {
 		RetentionBytes:     DefaultRetentionBytes,
 		FlushMessages:      NoForcedFlush,
 		FlushMs:            NoForcedFlush,
+		PageCacheTailBytes: DefaultPageCacheTailBytes,
 	}
 }
 

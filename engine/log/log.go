@@ -50,8 +50,13 @@ type Log struct {
 	// or corrupt at Open (0 normally). Set once by load.
 	committedLost int64
 
-	flush    flusher
-	epochs   epochCache
+	flush  flusher
+	epochs epochCache
+
+	// cacheTrailing: writer only; the segment sealed by the last roll while its tail is still
+	// inside log.page.cache.tail.bytes of the log end (pagecache.go). nil otherwise.
+	cacheTrailing *segment
+
 	ckptMu   sync.Mutex // serializes checkpoint writes
 	rollSync sync.WaitGroup
 }
@@ -233,9 +238,11 @@ func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
 		l.unassignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset())
 		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
+	prev := active.size.Load()
 	if err := active.append(b, nowMs, cfg); err != nil {
 		return AppendInfo{}, err
 	}
+	l.trimPageCache(active, prev, prev+int64(len(b)), cfg.PageCacheTailBytes)
 	next := b.NextOffset()
 	l.logEndOffset.Store(next)
 	info := AppendInfo{BaseOffset: b.BaseOffset(), LastOffset: b.LastOffset(), LogEndOffset: next}
@@ -276,6 +283,7 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	} else {
 		next = append(append(make([]*segment, 0, len(segs)+1), segs...), s)
 		l.publish(next)
+		l.cacheTrailing = old
 		if old.acquire() {
 			l.rollSync.Add(1)
 			go l.syncRolled(old, base)

@@ -1,0 +1,136 @@
+package log
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sluicemq/sluice/engine/record"
+)
+
+const mib = 1 << 20
+
+// TestPageCacheTail: data further than log.page.cache.tail.bytes behind the log end leaves the
+// page cache once it is written back, the tail stays cached, and every byte still reads back —
+// with one active segment and across rolls (the sealed segment's tail is trimmed after the roll).
+// With a tail of 0 nothing is dropped.
+func TestPageCacheTail(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		tail         int64
+		segmentBytes int64
+	}{
+		{"one-segment", 8 * mib, DefaultSegmentBytes},
+		{"rolling", 8 * mib, 20 * mib},
+		{"off", 0, DefaultSegmentBytes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			requireDiskBacked(t, dir)
+			cfg := DefaultConfig()
+			cfg.PageCacheTailBytes = tc.tail
+			cfg.SegmentBytes = tc.segmentBytes
+			l, err := Open(dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+
+			var written [][]byte
+			appendMiB := func(n int) {
+				for range n {
+					// 16 records of 64 KiB minus their framing: one batch of about 1 MiB.
+					recs := make([]record.Record, 16)
+					for i := range recs {
+						recs[i] = record.Record{Value: bytes.Repeat([]byte{byte(len(written) + i)}, 64<<10-64)}
+					}
+					b := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, recs)
+					if _, err := l.Append(record.Batch(b), 1); err != nil {
+						t.Fatal(err)
+					}
+					written = append(written, b)
+				}
+			}
+			// 48 MiB made clean by an fsync, then 40 MiB more: every advice while those 40 MiB
+			// arrive reaches back over the clean part, which the kernel must then drop.
+			appendMiB(48)
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			appendMiB(40)
+			end := l.Size()
+
+			dropped := func() bool { c, _ := cachedPages(t, l, 16*mib, 40*mib); return c == 0 }
+			if tc.tail > 0 {
+				// The advice runs on the trimmer goroutine: give it time.
+				for deadline := time.Now().Add(10 * time.Second); !dropped() && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			cached, total := cachedPages(t, l, 16*mib, 40*mib)
+			switch {
+			case tc.tail > 0 && cached != 0:
+				t.Errorf("bytes [16, 40) MiB of %d MiB, flushed and further than the %d MiB tail behind the end: %d of %d pages still cached", end/mib, tc.tail/mib, cached, total)
+			case tc.tail == 0 && cached != total:
+				t.Errorf("tail 0 (off): %d of %d pages of [16, 40) MiB cached, want all", cached, total)
+			}
+			if cached, total := cachedPages(t, l, end-7*mib, end); cached != total {
+				t.Errorf("the last 7 MiB (inside the %d MiB tail): %d of %d pages cached, want all", tc.tail/mib, cached, total)
+			}
+
+			// Nothing is lost: every batch reads back byte for byte.
+			var off int64
+			for i, want := range written {
+				r, err := l.Read(off, int64(len(want)), l.LogEndOffset(), true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, r.Len)
+				if _, err := unix.Pread(r.Fd, got, r.Pos); err != nil {
+					t.Fatal(err)
+				}
+				r.Release()
+				// Append rewrote the base offset and leader epoch in place: compare from the CRC on.
+				if len(got) != len(want) || !bytes.Equal(got[17:], want[17:]) {
+					t.Fatalf("batch %d at offset %d reads back different", i, off)
+				}
+				off += int64(record.Batch(got).RecordCount())
+			}
+		})
+	}
+}
+
+// cachedPages counts the page-cache pages of the log's bytes [lo, hi), counted from the start of
+// its first segment across all segments, and the pages the range spans.
+func cachedPages(t *testing.T, l *Log, lo, hi int64) (cached, total uint64) {
+	t.Helper()
+	var start int64
+	for _, s := range *l.segments.Load() {
+		size := s.size.Load()
+		a, b := max(lo, start)-start, min(hi, start+size)-start
+		if a < b {
+			var st unix.Cachestat_t
+			if err := unix.Cachestat(uint(s.fd), &unix.CachestatRange{Off: uint64(a), Len: uint64(b - a)}, &st, 0); err != nil {
+				t.Fatalf("cachestat (Linux 6.5+): %v", err)
+			}
+			cached += st.Cache
+			total += uint64((b+4095)/4096 - a/4096)
+		}
+		start += size
+	}
+	return cached, total
+}
+
+// requireDiskBacked fails on tmpfs, where the page cache is the storage and nothing is dropped.
+func requireDiskBacked(t *testing.T, dir string) {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Fatalf("%s is on tmpfs: this test needs a disk-backed TMPDIR", dir)
+	}
+}
