@@ -86,6 +86,7 @@ var serveKeys = []keyDoc{
 	{"log.index.interval.bytes", strconv.Itoa(log.DefaultIndexIntervalBytes), "bytes between offset index entries"},
 	{"log.index.size.max.bytes", strconv.Itoa(log.DefaultSegmentIndexBytes), "size of each index file"},
 	{"log.recovery.verify.all", "false", "at startup CRC-check every segment, not only those after the recovery point (Sluice's own key)"},
+	{"log.preallocate.bytes", strconv.Itoa(log.DefaultPreallocateBytes), "reserve each active segment's disk blocks this far ahead of its data; 0 never (Sluice's own key)"},
 	{"log.page.cache.tail.bytes", strconv.Itoa(log.DefaultPageCacheTailBytes), "drop written data further than this behind each partition's end from the page cache; 0 leaves it to the kernel (Sluice's own key)"},
 	{"group.initial.rebalance.delay.ms", "3000", "how long an empty group waits for more members before its first rebalance"},
 	{"group.min.session.timeout.ms", "6000", "smallest session.timeout.ms a consumer may ask for"},
@@ -566,6 +567,7 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	l.IndexIntervalBytes = max(1, r.int("log.index.interval.bytes", log.DefaultIndexIntervalBytes, 0, math.MaxInt32))
 	l.SegmentIndexBytes = r.int("log.index.size.max.bytes", log.DefaultSegmentIndexBytes, indexSizeBytesMin, math.MaxInt32)
 	l.RecoveryVerifyAll = r.bool("log.recovery.verify.all", false)
+	l.PreallocateBytes = r.int("log.preallocate.bytes", log.DefaultPreallocateBytes, 0, math.MaxInt32)
 	l.PageCacheTailBytes = r.int("log.page.cache.tail.bytes", log.DefaultPageCacheTailBytes, 0, math.MaxInt64)
 
 	g := &b.Groups

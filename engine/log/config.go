@@ -29,6 +29,10 @@ type Config struct {
 	// cache to the kernel, as Kafka does.
 	PageCacheTailBytes int64
 
+	// PreallocateBytes (broker property log.preallocate.bytes, Sluice's own): the active segment's
+	// file blocks are reserved this far ahead of its data (segment.go preallocate). 0: never.
+	PreallocateBytes int64
+
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
 	Now func() time.Time
 }
@@ -42,6 +46,7 @@ const (
 	DefaultRetentionMs        = 168 * 3600 * 1000 // log.retention.hours = 168
 	DefaultRetentionBytes     = -1
 	DefaultPageCacheTailBytes = 64 << 20 // log.page.cache.tail.bytes (pagecache.go)
+	DefaultPreallocateBytes   = 16 << 20 // log.preallocate.bytes (segment.go preallocate)
 	NoForcedFlush             = math.MaxInt64
 
 	// minSegmentBytes keeps a misconfigured topic from rolling on every batch header.
@@ -72,6 +77,7 @@ func DefaultConfig() Config {
 		FlushMessages:      NoForcedFlush,
 		FlushMs:            NoForcedFlush,
 		PageCacheTailBytes: DefaultPageCacheTailBytes,
+		PreallocateBytes:   DefaultPreallocateBytes,
 	}
 }
 

@@ -284,6 +284,7 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 		next = append(append(make([]*segment, 0, len(segs)+1), segs...), s)
 		l.publish(next)
 		l.cacheTrailing = old
+		_ = old.releasePreallocated() // on failure the blocks stay reserved until the segment goes
 		if old.acquire() {
 			l.rollSync.Add(1)
 			go l.syncRolled(old, base)
@@ -504,6 +505,7 @@ func (l *Log) reactivateLastLocked() error {
 func (s *segment) truncateTo(pos int64, newNext int64) error {
 	s.size.Store(pos)
 	s.next.Store(newNext)
+	s.allocatedTo = 0 // the truncate gives back blocks reserved past pos
 	if err := s.file.Truncate(pos); err != nil {
 		return fmt.Errorf("truncate segment %d at %d: %w", s.base, pos, err)
 	}
@@ -648,6 +650,7 @@ func (l *Log) Close() error {
 	}
 	// Kafka flushes every log on a controlled shutdown; the recovery point then equals the log end.
 	err := l.syncUnflushedLocked()
+	active.allocatedTo = 0
 	err = errors.Join(err, active.file.Truncate(active.size.Load()), active.seal())
 	if err == nil {
 		l.flush.advanceRecoveryPoint(l.logEndOffset.Load())

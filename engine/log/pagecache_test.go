@@ -134,3 +134,56 @@ func requireDiskBacked(t *testing.T, dir string) {
 		t.Fatalf("%s is on tmpfs: this test needs a disk-backed TMPDIR", dir)
 	}
 }
+
+// TestPreallocate: the active segment's blocks are reserved ahead of its data without changing
+// its size, and what is left past the data is given back when it rolls and when the log closes.
+func TestPreallocate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.PreallocateBytes = 4 * mib
+	cfg.SegmentBytes = 6 * mib
+	l, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendOne := func() {
+		b := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, []record.Record{{Value: bytes.Repeat([]byte{'x'}, 256<<10)}})
+		if _, err := l.Append(record.Batch(b), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// blocks is the allocated size of a segment file and its size.
+	blocks := func(s *segment) (allocated, size int64) {
+		var st unix.Stat_t
+		if err := unix.Fstat(s.fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512, st.Size
+	}
+	appendOne()
+	first := (*l.segments.Load())[0]
+	if allocated, size := blocks(first); size != first.size.Load() || allocated < size+3*mib {
+		t.Fatalf("active segment after one append: %d bytes allocated for %d of data (file size %d), want the data plus about 4 MiB reserved and the file size unchanged", allocated, first.size.Load(), size)
+	}
+	for l.NumSegments() < 2 {
+		appendOne()
+	}
+	if allocated, size := blocks(first); allocated > size+64<<10 {
+		t.Errorf("rolled segment: %d bytes allocated for %d of data: the reservation was not given back", allocated, size)
+	}
+	active := (*l.segments.Load())[1]
+	if allocated, size := blocks(active); allocated < size+3*mib {
+		t.Errorf("new active segment: %d bytes allocated for %d of data, want about 4 MiB reserved ahead", allocated, size)
+	}
+	activePath := active.file.Name()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(activePath, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 > st.Size+64<<10 {
+		t.Errorf("after Close: %d bytes allocated for %d of data: the reservation was not given back", st.Blocks*512, st.Size)
+	}
+}

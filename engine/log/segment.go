@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sluicemq/sluice/engine/record"
 )
 
@@ -36,6 +38,7 @@ type segment struct {
 	rolledAt        int64 // ms (clock) of the first append, for segment.ms
 	active          bool
 	dirty           bool         // written since its last fsync
+	allocatedTo     int64        // file blocks are reserved (fallocate) up to here; see preallocate
 	epochsSeen      []epochEntry // recovery only: where each leader epoch's batches start
 }
 
@@ -134,7 +137,9 @@ func (s *segment) needsRoll(n int64, nextOffset int64, lastOffset int64, nowMs i
 // the next append overwrites the torn bytes and Close truncates to the published size.
 func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	pos := s.size.Load()
+	s.preallocate(pos+int64(len(b)), cfg)
 	if _, err := s.writeAt(b, pos); err != nil {
+		s.allocatedTo = pos // the truncate gives back what was reserved past pos
 		return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.file.Truncate(pos))
 	}
 	if s.rolledAt < 0 {
@@ -145,6 +150,32 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	s.next.Store(b.NextOffset())
 	s.size.Store(pos + int64(len(b)))
 	return nil
+}
+
+// preallocate reserves the segment file's blocks ahead of the writes (fallocate with
+// FALLOC_FL_KEEP_SIZE: the file's size, which readers and recovery go by, does not change), up to
+// log.preallocate.bytes past end and never past segment.bytes. A write into reserved blocks skips
+// ext4's delayed-allocation bookkeeping for every page: ~0.08 CPU-s/GiB of ~0.35 for the write
+// path (results/broker.md). Advisory: when the reservation fails (a full disk) the write goes on
+// without it and meets the disk's own answer. What is still reserved past the data when the
+// segment rolls or the log closes is given back (truncate to size).
+func (s *segment) preallocate(end int64, cfg *Config) {
+	if cfg.PreallocateBytes <= 0 || end <= s.allocatedTo {
+		return
+	}
+	target := min(end+cfg.PreallocateBytes, max(end, cfg.SegmentBytes))
+	from := max(s.allocatedTo, s.size.Load())
+	_ = unix.Fallocate(s.fd, unix.FALLOC_FL_KEEP_SIZE, from, target-from)
+	s.allocatedTo = target
+}
+
+// releasePreallocated gives back blocks reserved past the segment's data. Writer only.
+func (s *segment) releasePreallocated() error {
+	if s.allocatedTo <= s.size.Load() {
+		return nil
+	}
+	s.allocatedTo = 0
+	return s.file.Truncate(s.size.Load())
 }
 
 // writeAtHook, when set (tests only), stands in for the segment file's
