@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -56,6 +57,12 @@ type Log struct {
 	// cacheTrailing: writer only; the segment sealed by the last roll while its tail is still
 	// inside log.page.cache.tail.bytes of the log end (pagecache.go). nil otherwise.
 	cacheTrailing *segment
+	// readLow: the lowest offset a Read asked for in the current period (math.MaxInt64: none).
+	// Readers lower it; the writer (pagecache.go) rotates it into readLowPrev every readPeriodMs
+	// from readPeriodStart, and keeps cached what readers of either period have ahead of them.
+	readLow         atomic.Int64
+	readLowPrev     int64
+	readPeriodStart int64
 
 	ckptMu   sync.Mutex // serializes checkpoint writes
 	rollSync sync.WaitGroup
@@ -109,7 +116,8 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir}
+	l := &Log{dir: dir, readLowPrev: math.MaxInt64}
+	l.readLow.Store(math.MaxInt64)
 	l.cfg.Store(&cfg)
 	if err := l.load(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
@@ -242,7 +250,7 @@ func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
 	if err := active.append(b, nowMs, cfg); err != nil {
 		return AppendInfo{}, err
 	}
-	l.trimPageCache(active, prev, prev+int64(len(b)), cfg.PageCacheTailBytes)
+	l.trimPageCache(active, prev, prev+int64(len(b)), cfg.PageCacheTailBytes, nowMs)
 	next := b.NextOffset()
 	l.logEndOffset.Store(next)
 	info := AppendInfo{BaseOffset: b.BaseOffset(), LastOffset: b.LastOffset(), LogEndOffset: next}
@@ -324,6 +332,7 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		if offset >= upTo {
 			return Region{FirstOffset: offset}, nil
 		}
+		l.noteRead(offset)
 		segs := *l.segments.Load()
 		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 		if i < 0 {

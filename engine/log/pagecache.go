@@ -1,6 +1,7 @@
 package log
 
 import (
+	"math"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -15,8 +16,10 @@ import (
 // cache measured 1.0–2.3 CPU-s/GiB here against 0.33 when the pages are recycled
 // (results/broker.md). With a tail of N bytes, data more than N bytes behind a log's end is
 // dropped from the cache (posix_fadvise DONTNEED) as the log grows, so the pages it held are
-// free — and still backed — when the next write needs pages. Readers further behind than the
-// tail read from disk; netio moves those reads off the event loop.
+// free — and still backed — when the next write needs pages. What a consumer or follower that
+// read in the last second or two has still ahead of it stays cached however far behind it is, so
+// a lagging reader catches up from memory, as in Kafka; a reader that comes back after a pause
+// further behind than the tail reads from disk (netio moves those reads off the event loop).
 //
 // DONTNEED never loses data: the kernel starts writeback of dirty pages in the range and drops
 // only clean ones, so each range is advised again over the next cacheRetryBytes of growth and the
@@ -32,24 +35,68 @@ const (
 	cacheChunkBytes = 4 << 20
 	// cacheRetryBytes: how far below the tail each advice reaches again.
 	cacheRetryBytes = 8 * cacheChunkBytes
+	// readPeriodMs: a reader keeps the data ahead of the offset it last asked for cached for one
+	// to two of these (a consumer polls at least every fetch.max.wait.ms, 500 by default).
+	readPeriodMs = 1000
 )
 
 // trimPageCache drops cached data more than tail bytes behind the log end, after the active
-// segment grew from prev to pos bytes. Writer only (caller holds l.mu). tail <= 0: never.
-func (l *Log) trimPageCache(active *segment, prev, pos, tail int64) {
+// segment grew from prev to pos bytes, and never data a recent reader has still ahead of it.
+// Writer only (caller holds l.mu). tail <= 0: never.
+func (l *Log) trimPageCache(active *segment, prev, pos, tail, nowMs int64) {
 	if tail <= 0 || prev/cacheChunkBytes == pos/cacheChunkBytes {
 		return
 	}
-	// The range to drop, counted back from the log end: [tail+cacheRetryBytes, tail). Its part
-	// in the active segment, then (just after a roll) its part in the segment before.
-	hi := pos - tail
-	adviseDontNeed(active, max(0, hi-cacheRetryBytes), hi)
-	if old := l.cacheTrailing; old != nil {
-		end := old.size.Load()
-		if lo := end + hi - cacheRetryBytes; lo >= end {
+	if nowMs-l.readPeriodStart >= readPeriodMs {
+		l.readLowPrev = l.readLow.Swap(math.MaxInt64)
+		l.readPeriodStart = nowMs
+	}
+	// Positions are counted across the sealed segment before the active one (if its tail is still
+	// being trimmed) and the active one: old covers [0, a), active [a, a+pos).
+	old := l.cacheTrailing
+	var a int64
+	if old != nil {
+		a = old.size.Load()
+	}
+	hi := a + pos - tail
+	// A consumer or follower that read from low lately reads on from there: keep that cached.
+	if low := min(l.readLow.Load(), l.readLowPrev); low < l.logEndOffset.Load() {
+		switch {
+		case low >= active.base:
+			hi = min(hi, a+indexedPosition(active, low))
+		case old != nil && low >= old.base:
+			hi = min(hi, indexedPosition(old, low))
+		default:
+			return // reading further back than this: everything here is still ahead of it
+		}
+	}
+	lo := hi - cacheRetryBytes
+	if hi > a {
+		adviseDontNeed(active, max(0, lo-a), hi-a)
+	}
+	if old != nil {
+		if lo >= a {
 			l.cacheTrailing = nil // every byte of it has been advised cacheRetryBytes deep
 		} else {
-			adviseDontNeed(old, max(0, lo), min(end, end+hi))
+			adviseDontNeed(old, max(0, lo), min(hi, a))
+		}
+	}
+}
+
+// indexedPosition is where, at the latest, the batch holding offset starts in s: the position of
+// the offset index entry at or below it (no file read).
+func indexedPosition(s *segment, offset int64) int64 {
+	rel := min(max(offset-s.base, 0), maxRelativeOffset)
+	_, pos := s.index.lookup(uint32(rel))
+	return int64(pos)
+}
+
+// noteRead records that a reader asked for offset (any goroutine). Allocation budget: 0.
+func (l *Log) noteRead(offset int64) {
+	for {
+		low := l.readLow.Load()
+		if offset >= low || l.readLow.CompareAndSwap(low, offset) {
+			return
 		}
 	}
 }

@@ -14,17 +14,24 @@ const mib = 1 << 20
 
 // TestPageCacheTail: data further than log.page.cache.tail.bytes behind the log end leaves the
 // page cache once it is written back, the tail stays cached, and every byte still reads back —
-// with one active segment and across rolls (the sealed segment's tail is trimmed after the roll).
-// With a tail of 0 nothing is dropped.
+// with one active segment and across rolls (the sealed segment's tail is trimmed after the roll);
+// what a reader reading far behind has still ahead of it stays cached. With a tail of 0 nothing
+// is dropped.
 func TestPageCacheTail(t *testing.T) {
+	type span struct{ lo, hi int64 } // MiB
 	for _, tc := range []struct {
 		name         string
 		tail         int64
 		segmentBytes int64
+		readerAt     int  // a reader keeps reading the batch starting at this MiB (-1: none)
+		dropped      span // must have left the cache
+		kept         span // must all be cached (besides the tail)
 	}{
-		{"one-segment", 8 * mib, DefaultSegmentBytes},
-		{"rolling", 8 * mib, 20 * mib},
-		{"off", 0, DefaultSegmentBytes},
+		{"one-segment", 8 * mib, DefaultSegmentBytes, -1, span{16, 40}, span{}},
+		{"rolling", 8 * mib, 20 * mib, -1, span{16, 40}, span{}},
+		{"lagging-reader", 8 * mib, DefaultSegmentBytes, 16, span{0, 12}, span{16, 40}},
+		{"lagging-reader-rolling", 8 * mib, 20 * mib, 26, span{4, 22}, span{26, 40}},
+		{"off", 0, DefaultSegmentBytes, -1, span{}, span{16, 40}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -41,6 +48,13 @@ func TestPageCacheTail(t *testing.T) {
 			var written [][]byte
 			appendMiB := func(n int) {
 				for range n {
+					if tc.readerAt >= 0 && tc.readerAt < len(written) {
+						r, err := l.Read(int64(16*tc.readerAt), 1, l.LogEndOffset(), true)
+						if err != nil {
+							t.Fatal(err)
+						}
+						r.Release()
+					}
 					// 16 records of 64 KiB minus their framing: one batch of about 1 MiB.
 					recs := make([]record.Record, 16)
 					for i := range recs {
@@ -62,19 +76,20 @@ func TestPageCacheTail(t *testing.T) {
 			appendMiB(40)
 			end := l.Size()
 
-			dropped := func() bool { c, _ := cachedPages(t, l, 16*mib, 40*mib); return c == 0 }
-			if tc.tail > 0 {
+			uncached := func(sp span) bool { c, _ := cachedPages(t, l, sp.lo*mib, sp.hi*mib); return c == 0 }
+			if sp := tc.dropped; sp.hi > 0 {
 				// The advice runs on the trimmer goroutine: give it time.
-				for deadline := time.Now().Add(10 * time.Second); !dropped() && time.Now().Before(deadline); {
+				for deadline := time.Now().Add(10 * time.Second); !uncached(sp) && time.Now().Before(deadline); {
 					time.Sleep(20 * time.Millisecond)
 				}
+				if cached, total := cachedPages(t, l, sp.lo*mib, sp.hi*mib); cached != 0 {
+					t.Errorf("bytes [%d, %d) MiB of %d MiB, flushed and further than the %d MiB tail behind the end: %d of %d pages still cached", sp.lo, sp.hi, end/mib, tc.tail/mib, cached, total)
+				}
 			}
-			cached, total := cachedPages(t, l, 16*mib, 40*mib)
-			switch {
-			case tc.tail > 0 && cached != 0:
-				t.Errorf("bytes [16, 40) MiB of %d MiB, flushed and further than the %d MiB tail behind the end: %d of %d pages still cached", end/mib, tc.tail/mib, cached, total)
-			case tc.tail == 0 && cached != total:
-				t.Errorf("tail 0 (off): %d of %d pages of [16, 40) MiB cached, want all", cached, total)
+			if sp := tc.kept; sp.hi > 0 {
+				if cached, total := cachedPages(t, l, sp.lo*mib, sp.hi*mib); cached != total {
+					t.Errorf("bytes [%d, %d) MiB (reader at %d MiB, tail %d MiB): %d of %d pages cached, want all", sp.lo, sp.hi, tc.readerAt, tc.tail/mib, cached, total)
+				}
 			}
 			if cached, total := cachedPages(t, l, end-7*mib, end); cached != total {
 				t.Errorf("the last 7 MiB (inside the %d MiB tail): %d of %d pages cached, want all", tc.tail/mib, cached, total)

@@ -81,8 +81,7 @@ func (l *Log) load() error {
 				closeAll()
 				return err
 			}
-			s = &segment{base: base, file: f, fd: int(f.Fd()), rolledAt: -1}
-			s.refs.Store(1)
+			s = newSegment(base, f)
 		}
 		if len(segs) > 0 && segs[len(segs)-1].next.Load() > base {
 			// Overlaps its predecessor: it cannot be trusted, nor anything after it.

@@ -42,6 +42,13 @@ type segment struct {
 	epochsSeen      []epochEntry // recovery only: where each leader epoch's batches start
 }
 
+// newSegment wraps an open segment file, holding the log's reference.
+func newSegment(base int64, f *os.File) *segment {
+	s := &segment{base: base, file: f, fd: int(f.Fd()), rolledAt: -1}
+	s.refs.Store(1)
+	return s
+}
+
 func segmentPath(dir string, base int64, ext string) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, ext))
 }
@@ -54,10 +61,10 @@ func createSegment(dir string, base int64, cfg Config) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &segment{base: base, file: f, fd: int(f.Fd()), active: true}
+	s := newSegment(base, f)
+	s.active = true
 	s.next.Store(base)
 	s.maxTimestamp.Store(-1)
-	s.refs.Store(1)
 	s.rolledAt = -1
 	if err := s.openIndexesWritable(dir, cfg, 0, 0, true); err != nil {
 		f.Close()
@@ -452,8 +459,7 @@ func openTrusted(dir string, base int64, cfg *Config) (*segment, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	s := &segment{base: base, file: f, fd: int(f.Fd()), rolledAt: -1}
-	s.refs.Store(1)
+	s := newSegment(base, f)
 	s.maxTimestamp.Store(-1)
 	st, err := f.Stat()
 	if err != nil {
