@@ -37,6 +37,14 @@
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //
+// Page cache (pagecache.go, results/broker.md): the active segment's blocks are reserved ahead of
+// its data (fallocate KEEP_SIZE, log.preallocate.bytes; the file size, which readers and recovery
+// go by, only ever covers data) and what is left is given back on roll and Close. Data further
+// than log.page.cache.tail.bytes behind the end, and behind every reader of the last second or
+// two, is advised out of the page cache (POSIX_FADV_DONTNEED, on one trimmer goroutine), so a
+// steady writer recycles pages instead of taking fresh ones. Both are advice: they never change
+// what is stored or published, and the kernel drops only pages already written back.
+//
 // Disk faults (verified by diskfault_test.go here and engine/broker/diskfaults*_test.go):
 //   - A failed write (ENOSPC, EIO, short write) fails that Append and nothing else: every step
 //     that can fail (roll, leader-epoch checkpoint, the pwrite) runs before anything is
