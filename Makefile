@@ -66,7 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeKafka$$' -fuzztime $(FUZZTIME) ./engine/broker
 
 # ---- Benchmarks (harness/, cmd/sluicebench; figures in results/, profiles in profiles/) ----
-.PHONY: bench bench-scale profile bench-check bench-replication
+.PHONY: bench bench-scale profile bench-check bench-replication bench-goal
 
 # make bench: the standard matrix — partitions {1,4,16,64} × acks {0,1,all} × sizes {100 B, 1 KiB} —
 # against a `sluice serve` process, kfake with a data directory and the blackhole (the client-side
@@ -99,6 +99,14 @@ BASELINE ?= results/baseline.json
 BENCH_CHECK_FLAGS ?=
 bench-check:
 	$(GO) run ./cmd/sluicebench check -baseline $(BASELINE) $(BENCH_CHECK_FLAGS)
+
+# make bench-goal: issue 3's produce goal (1 KiB, acks=1, one producer, no consumer, 1 and 12
+# partitions) against the client ceiling in the same round, four rounds, medians of the per-round
+# ratios (results/produce-goal.md). About six minutes; BENCH_GOAL_FLAGS='-base-bin /tmp/sluice-old'
+# measures another binary in the same rounds.
+BENCH_GOAL_FLAGS ?=
+bench-goal:
+	$(GO) run ./cmd/sluicebench goal -command 'make bench-goal' $(BENCH_GOAL_FLAGS)
 
 # make bench-replication: issue 6's RF=3 benchmark — 1 KiB records, partitions {1, 16} × acks
 # {1, all} against one `sluice serve` (RF=1) and a three-process cluster (RF=3,

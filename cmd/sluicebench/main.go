@@ -7,6 +7,7 @@
 //	sluicebench check   -baseline F ...      short matrix + go benchmarks vs a baseline (make bench-check)
 //	sluicebench scale   ...                  cost as partitions and connections grow (make bench-scale)
 //	sluicebench replication ...              RF=1 vs RF=3 and failover time (make bench-replication)
+//	sluicebench goal [-base-bin B] ...       issue 3's produce goal vs the client ceiling, in rounds (make bench-goal)
 //	sluicebench report  -in results/F.json   latest.md and charts again from a matrix's JSON
 //
 // `run` prints kafka-producer-perf-test's summary line, the consumers'
@@ -54,11 +55,13 @@ func dispatch(args []string) int {
 		return runReport(ctx, args)
 	case "replication":
 		return runReplication(ctx, args)
+	case "goal":
+		return runGoal(ctx, args)
 	case "help":
-		fmt.Println("usage: sluicebench [run|matrix|profile|check|scale|replication|report] -h")
+		fmt.Println("usage: sluicebench [run|matrix|profile|check|scale|replication|goal|report] -h")
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "sluicebench: unknown command %q (run, matrix, profile, check, scale, replication, report)\n", cmd)
+	fmt.Fprintf(os.Stderr, "sluicebench: unknown command %q (run, matrix, profile, check, scale, replication, goal, report)\n", cmd)
 	return 2
 }
 
