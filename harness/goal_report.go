@@ -42,7 +42,7 @@ type GoalReport struct {
 type GoalFigures struct {
 	Cell   Cell   `json:"cell"`
 	Target string `json:"target"`
-	// Per round (NaN where the run or its ceiling failed): MB/s, ÷ that round's ceiling, broker
+	// Per round (NaN where the run or its ceiling failed): MiB/s, ÷ that round's ceiling, broker
 	// CPU-s/GiB.
 	MBPerSec     []float64 `json:"mbPerSec"`
 	Ratio        []float64 `json:"ratioToCeiling"`
@@ -103,9 +103,9 @@ func (g *GoalReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\n\n**Workload:** %d B records, acks=%s, one franz-go producer (linger %d ms), no consumer, %s warm-up and %s measured per run. "+
 		"Each round runs, cell by cell, the ceiling (franz-go's kfake acknowledging Produce without storing, in the client's process) and then each target; "+
-		"a ratio divides a target's MB/s by the ceiling's in the same round. Goals: ≥ 0.9 of the ceiling, ≤ 0.5 broker CPU-s/GiB.\n\n",
+		"a ratio divides a target's MiB/s by the ceiling's in the same round. Goals: ≥ 0.9 of the ceiling, ≤ 0.5 broker CPU-s/GiB.\n\n",
 		g.Spec.Sizes[0], g.Spec.Acks[0], g.Spec.LingerMs, g.Spec.Warmup, g.Spec.Duration)
-	b.WriteString("| cell | target | ÷ ceiling, median | broker CPU-s/GiB, median | MB/s, median | per round: ÷ ceiling | per round: CPU-s/GiB | ceiling MB/s per round | passed |\n")
+	b.WriteString("| cell | target | ÷ ceiling, median | broker CPU-s/GiB, median | MiB/s, median | per round: ÷ ceiling | per round: CPU-s/GiB | ceiling MiB/s per round | passed |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range g.Cells {
 		fmt.Fprintf(&b, "| %s | %s | **%s** | **%s** | %s | %s | %s | %s | %d/%d |\n", f.Cell, f.Target,
