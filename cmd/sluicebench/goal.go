@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -41,18 +40,14 @@ func runGoal(ctx context.Context, args []string) int {
 	if *command == "" {
 		*command = strings.Join(append([]string{"sluicebench", "goal"}, args...), " ")
 	}
-	if *bin == "" {
-		dir, err := os.MkdirTemp("", "sluicebench-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "goal:", err)
-			return 2
-		}
-		defer os.RemoveAll(dir)
-		if *bin, err = harness.BuildSluice(ctx, dir, false); err != nil {
-			fmt.Fprintln(os.Stderr, "goal:", err)
-			return 2
-		}
+	tf := &targetFlags{sluiceBin: *bin}
+	cleanup, err := tf.buildOnce(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "goal:", err)
+		return 2
 	}
+	defer cleanup()
+	*bin = tf.sluiceBin
 	process := func(b string) func() harness.Target {
 		return func() harness.Target { return &harness.ProcessTarget{Binary: b, Args: strings.Fields(*serveArgs)} }
 	}
@@ -89,16 +84,7 @@ func runGoal(ctx context.Context, args []string) int {
 	fmt.Print(md)
 	commit, _ := harness.GitCommit()
 	jsonPath := filepath.Join(*outDir, fmt.Sprintf("produce-goal-%s-%s.json", start.Format("2006-01-02"), commit))
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err == nil {
-		err = os.MkdirAll(*outDir, 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(jsonPath, append(b, '\n'), 0o644)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*outDir, *mdName), []byte(md), 0o644)
-	}
+	err = writeReport(*outDir, filepath.Base(jsonPath), *mdName, rep, md)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "goal:", err)
 		return 2

@@ -18,10 +18,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -78,3 +80,19 @@ func parse(fs *flag.FlagSet, args []string) bool {
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// writeReport writes a report's JSON (indented, newline-terminated) and its Markdown into dir,
+// creating dir if need be.
+func writeReport(dir, jsonName, mdName string, report any, md string) error {
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, jsonName), append(b, '\n'), 0o644)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, mdName), []byte(md), 0o644)
+	}
+	return err
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -51,18 +50,14 @@ func runReplication(ctx context.Context, args []string) int {
 	if *command == "" {
 		*command = strings.Join(append([]string{"sluicebench", "replication"}, args...), " ")
 	}
-	if *bin == "" {
-		dir, err := os.MkdirTemp("", "sluicebench-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "replication:", err)
-			return 2
-		}
-		defer os.RemoveAll(dir)
-		if *bin, err = harness.BuildSluice(ctx, dir, false); err != nil {
-			fmt.Fprintln(os.Stderr, "replication:", err)
-			return 2
-		}
+	tf := &targetFlags{sluiceBin: *bin}
+	cleanup, err := tf.buildOnce(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "replication:", err)
+		return 2
 	}
+	defer cleanup()
+	*bin = tf.sluiceBin
 	targets := []harness.MatrixTarget{
 		{Name: harness.TargetSluice, New: func() harness.Target { return &harness.ProcessTarget{Binary: *bin} }},
 		{Name: harness.TargetCluster, New: func() harness.Target { return &harness.ClusterTarget{Binary: *bin} }},
@@ -108,16 +103,7 @@ func runReplication(ctx context.Context, args []string) int {
 	fmt.Print(md)
 	commit, _ := harness.GitCommit()
 	jsonPath := filepath.Join(*outDir, fmt.Sprintf("replication-%s-%s.json", start.Format("2006-01-02"), commit))
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err == nil {
-		err = os.MkdirAll(*outDir, 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(jsonPath, append(b, '\n'), 0o644)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*outDir, *mdName), []byte(md), 0o644)
-	}
+	err = writeReport(*outDir, filepath.Base(jsonPath), *mdName, rep, md)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "replication:", err)
 		return 2

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -152,15 +150,8 @@ func runScale(ctx context.Context, args []string) int {
 
 	rep.ElapsedSeconds = time.Since(rep.Start).Seconds()
 	jsonName := fmt.Sprintf("scale-%s-%s.json", rep.Start.Format("2006-01-02"), rep.Commit)
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*outDir, jsonName), append(b, '\n'), 0o644)
-	}
 	md := rep.Markdown(jsonName)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*outDir, "scale.md"), []byte(md), 0o644)
-	}
-	if err != nil {
+	if err := writeReport(*outDir, jsonName, "scale.md", rep, md); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		return 2
 	}
