@@ -45,7 +45,7 @@ const (
 	DefaultIndexIntervalBytes = 4096
 	DefaultRetentionMs        = 168 * 3600 * 1000 // log.retention.hours = 168
 	DefaultRetentionBytes     = -1
-	DefaultPageCacheTailBytes = 64 << 20 // log.page.cache.tail.bytes (pagecache.go)
+	DefaultPageCacheTailBytes = 16 << 20 // log.page.cache.tail.bytes (pagecache.go; results/broker.md)
 	DefaultPreallocateBytes   = 16 << 20 // log.preallocate.bytes (segment.go preallocate)
 	NoForcedFlush             = math.MaxInt64
 
