@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -261,6 +262,13 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 		runErr = err
 	}
 
+	// A stop that hangs must say where: past shutdownStackDumpAfter the goroutines' stacks go to
+	// stderr, once (a chaos run's final stop once saw the last node not exit within 60 s of
+	// SIGTERM, with nothing in its log to say why). The stop goes on either way.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go dumpStacksIfSlow(stopped, shutdownStackDumpAfter, os.Stderr, logger)
+
 	// Controlled shutdown first, while clients and followers can still reach this broker: they
 	// move to the new leaders instead of waiting out a session timeout.
 	if link != nil && cfg.ControlledShutdown {
@@ -285,6 +293,23 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 		logger.Info("stopped cleanly")
 	}
 	return runErr
+}
+
+// shutdownStackDumpAfter: how long a stop may take before serve writes every goroutine's stack to
+// stderr (a controlled shutdown is bounded by broker.session.timeout.ms, closing the logs by their
+// fsyncs; tens of seconds means something waits that should not).
+const shutdownStackDumpAfter = 20 * time.Second
+
+// dumpStacksIfSlow writes all goroutine stacks to w if stopped is not closed within after.
+func dumpStacksIfSlow(stopped <-chan struct{}, after time.Duration, w io.Writer, logger *slog.Logger) {
+	t := time.NewTimer(after)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		logger.Warn("stop is taking long: goroutine stacks follow on stderr", "after", after)
+		_ = pprof.Lookup("goroutine").WriteTo(w, 2)
+	}
 }
 
 // closeBroker closes b and returns err joined with Close's error.

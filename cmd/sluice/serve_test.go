@@ -322,3 +322,20 @@ func TestClusterBrokerServesInPlace(t *testing.T) {
 			c.ServesInPlace(0, 9), c.ServesInPlace(0, 2), c.ServesInPlace(1, 12))
 	}
 }
+
+// TestDumpStacksIfSlow: a stop slower than the limit writes every goroutine's stack; a stop in
+// time writes nothing.
+func TestDumpStacksIfSlow(t *testing.T) {
+	var slow strings.Builder
+	dumpStacksIfSlow(make(chan struct{}), 10*time.Millisecond, &slow, slog.New(slog.DiscardHandler))
+	if !strings.Contains(slow.String(), "goroutine ") || !strings.Contains(slow.String(), "TestDumpStacksIfSlow") {
+		t.Errorf("slow stop: the dump lacks the goroutines' stacks:\n%.500s", slow.String())
+	}
+	var quick strings.Builder
+	stopped := make(chan struct{})
+	close(stopped)
+	dumpStacksIfSlow(stopped, time.Hour, &quick, slog.New(slog.DiscardHandler))
+	if quick.Len() != 0 {
+		t.Errorf("stop in time: wrote %d bytes", quick.Len())
+	}
+}
