@@ -514,8 +514,7 @@ func (l *Log) reactivateLastLocked() error {
 func (s *segment) truncateTo(pos int64, newNext int64) error {
 	s.size.Store(pos)
 	s.next.Store(newNext)
-	s.allocatedTo = 0 // the truncate gives back blocks reserved past pos
-	if err := s.file.Truncate(pos); err != nil {
+	if err := s.truncateFile(pos); err != nil {
 		return fmt.Errorf("truncate segment %d at %d: %w", s.base, pos, err)
 	}
 	s.index.truncateEntries(s.index.countBelowRel(newNext - s.base))
@@ -659,8 +658,7 @@ func (l *Log) Close() error {
 	}
 	// Kafka flushes every log on a controlled shutdown; the recovery point then equals the log end.
 	err := l.syncUnflushedLocked()
-	active.allocatedTo = 0
-	err = errors.Join(err, active.file.Truncate(active.size.Load()), active.seal())
+	err = errors.Join(err, active.truncateFile(active.size.Load()), active.seal())
 	if err == nil {
 		l.flush.advanceRecoveryPoint(l.logEndOffset.Load())
 	}

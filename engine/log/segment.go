@@ -146,8 +146,7 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	pos := s.size.Load()
 	s.preallocate(pos+int64(len(b)), cfg)
 	if _, err := s.writeAt(b, pos); err != nil {
-		s.allocatedTo = pos // the truncate gives back what was reserved past pos
-		return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.file.Truncate(pos))
+		return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.truncateFile(pos))
 	}
 	if s.rolledAt < 0 {
 		s.rolledAt = nowMs
@@ -181,8 +180,15 @@ func (s *segment) releasePreallocated() error {
 	if s.allocatedTo <= s.size.Load() {
 		return nil
 	}
+	return s.truncateFile(s.size.Load())
+}
+
+// truncateFile cuts the segment file at pos. ext4 frees blocks reserved past the new end too (even
+// when pos is the current size), so the reservation starts over. Every truncate of a segment
+// file goes through here. Writer only.
+func (s *segment) truncateFile(pos int64) error {
 	s.allocatedTo = 0
-	return s.file.Truncate(s.size.Load())
+	return s.file.Truncate(pos)
 }
 
 // writeAtHook, when set (tests only), stands in for the segment file's
@@ -428,7 +434,7 @@ func (s *segment) recover(dir string, cfg *Config) (truncated bool, err error) {
 	}
 bad:
 	if pos < fileSize {
-		if err := s.file.Truncate(pos); err != nil {
+		if err := s.truncateFile(pos); err != nil {
 			return false, err
 		}
 		truncated = true
