@@ -54,6 +54,10 @@ func (l *Log) trimPageCache(active *segment, prev, pos, tail, nowMs int64) {
 	// Positions are counted across the sealed segment before the active one (if its tail is still
 	// being trimmed) and the active one: old covers [0, a), active [a, a+pos).
 	old := l.cacheTrailing
+	if old != nil && old.base >= active.base {
+		// A truncation took the newer segments away and made this one active again.
+		old, l.cacheTrailing = nil, nil
+	}
 	var a int64
 	if old != nil {
 		a = old.size.Load()

@@ -202,3 +202,46 @@ func TestPreallocate(t *testing.T) {
 		t.Errorf("after Close: %d bytes allocated for %d of data: the reservation was not given back", st.Blocks*512, st.Size)
 	}
 }
+
+// TestPageCacheTailAfterTruncate: a truncation that removes the active segment makes the sealed
+// one active again; the trimmer must not then count that segment twice (it would advise data
+// inside the tail out of the cache).
+func TestPageCacheTailAfterTruncate(t *testing.T) {
+	dir := t.TempDir()
+	requireDiskBacked(t, dir)
+	cfg := DefaultConfig()
+	cfg.PageCacheTailBytes = 16 * mib
+	cfg.SegmentBytes = 14 * mib
+	l, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendMiB := func(n int) {
+		for range n {
+			b := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, []record.Record{{Value: bytes.Repeat([]byte{'x'}, mib-64)}})
+			if _, err := l.Append(record.Batch(b), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A roll at about 13 MiB makes the first segment the trimmer's trailing one; at 16 MiB
+	// nothing is further than the tail behind the end, so nothing has been advised yet.
+	appendMiB(16)
+	if l.NumSegments() != 2 {
+		t.Fatalf("%d segments, want 2", l.NumSegments())
+	}
+	// Back to 10 records (about 10 MiB) into the first segment: the second goes, the first is
+	// active again.
+	if err := l.Truncate(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil { // clean pages: what is advised is dropped
+		t.Fatal(err)
+	}
+	appendMiB(3) // crosses the 12 MiB step: the trimmer runs; all 13 MiB are inside the 16 MiB tail
+	time.Sleep(200 * time.Millisecond) // the advice, if any, runs on the trimmer goroutine
+	if cached, total := cachedPages(t, l, 0, l.Size()); cached != total {
+		t.Errorf("%d MiB, all inside the 16 MiB tail: %d of %d pages cached, want all", l.Size()/mib, cached, total)
+	}
+}
