@@ -239,7 +239,7 @@ func TestPageCacheTailAfterTruncate(t *testing.T) {
 	if err := l.Flush(); err != nil { // clean pages: what is advised is dropped
 		t.Fatal(err)
 	}
-	appendMiB(3) // crosses the 12 MiB step: the trimmer runs; all 13 MiB are inside the 16 MiB tail
+	appendMiB(3)                       // crosses the 12 MiB step: the trimmer runs; all 13 MiB are inside the 16 MiB tail
 	time.Sleep(200 * time.Millisecond) // the advice, if any, runs on the trimmer goroutine
 	if cached, total := cachedPages(t, l, 0, l.Size()); cached != total {
 		t.Errorf("%d MiB, all inside the 16 MiB tail: %d of %d pages cached, want all", l.Size()/mib, cached, total)
