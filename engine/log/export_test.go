@@ -1,5 +1,7 @@
 package log
 
+import "time"
+
 // crash abandons the log as a killed process would: descriptors and mappings go, nothing is
 // sealed, synced or checkpointed, and no clean-shutdown marker is written.
 func (l *Log) crash() {
@@ -10,5 +12,15 @@ func (l *Log) crash() {
 	l.rollSync.Wait()
 	for _, s := range *l.segments.Load() {
 		s.release()
+	}
+}
+
+// waitTrimmer waits until the trimmer goroutine has carried out every advice queued so far.
+func waitTrimmer(t interface{ Fatal(...any) }) {
+	for deadline := time.Now().Add(10 * time.Second); trimmer.served.Load() < trimmer.queued.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the page-cache trimmer did not finish its queue within 10 s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

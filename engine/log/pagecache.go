@@ -3,6 +3,7 @@ package log
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,6 +119,7 @@ func adviseDontNeed(s *segment, lo, hi int64) {
 	})
 	select {
 	case trimmer.queue <- cacheAdvice{s, lo, hi}:
+		trimmer.queued.Add(1)
 	default:
 		s.release()
 	}
@@ -134,13 +136,15 @@ type cacheAdvice struct {
 // trimmer is the process's one page-cache trimming goroutine, started by the first advice; it
 // lives as long as the process (it holds nothing between advices).
 var trimmer struct {
-	start sync.Once
-	queue chan cacheAdvice
+	start          sync.Once
+	queue          chan cacheAdvice
+	queued, served atomic.Int64 // advice sent and done (tests wait for served == queued)
 }
 
 func runTrimmer(queue <-chan cacheAdvice) {
 	for a := range queue {
 		_ = unix.Fadvise(a.s.fd, a.lo, a.hi-a.lo, unix.FADV_DONTNEED) // advisory: errors change nothing
 		a.s.release()
+		trimmer.served.Add(1)
 	}
 }

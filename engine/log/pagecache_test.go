@@ -3,7 +3,6 @@ package log
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -76,12 +75,8 @@ func TestPageCacheTail(t *testing.T) {
 			appendMiB(40)
 			end := l.Size()
 
-			uncached := func(sp span) bool { c, _ := cachedPages(t, l, sp.lo*mib, sp.hi*mib); return c == 0 }
+			waitTrimmer(t)
 			if sp := tc.dropped; sp.hi > 0 {
-				// The advice runs on the trimmer goroutine: give it time.
-				for deadline := time.Now().Add(10 * time.Second); !uncached(sp) && time.Now().Before(deadline); {
-					time.Sleep(20 * time.Millisecond)
-				}
 				if cached, total := cachedPages(t, l, sp.lo*mib, sp.hi*mib); cached != 0 {
 					t.Errorf("bytes [%d, %d) MiB of %d MiB, flushed and further than the %d MiB tail behind the end: %d of %d pages still cached", sp.lo, sp.hi, end/mib, tc.tail/mib, cached, total)
 				}
@@ -239,8 +234,8 @@ func TestPageCacheTailAfterTruncate(t *testing.T) {
 	if err := l.Flush(); err != nil { // clean pages: what is advised is dropped
 		t.Fatal(err)
 	}
-	appendMiB(3)                       // crosses the 12 MiB step: the trimmer runs; all 13 MiB are inside the 16 MiB tail
-	time.Sleep(200 * time.Millisecond) // the advice, if any, runs on the trimmer goroutine
+	appendMiB(3) // crosses the 12 MiB step: the trimmer runs; all 13 MiB are inside the 16 MiB tail
+	waitTrimmer(t)
 	if cached, total := cachedPages(t, l, 0, l.Size()); cached != total {
 		t.Errorf("%d MiB, all inside the 16 MiB tail: %d of %d pages cached, want all", l.Size()/mib, cached, total)
 	}
