@@ -107,26 +107,20 @@ func (g *GoalReport) Markdown() string {
 		g.Spec.Sizes[0], g.Spec.Acks[0], g.Spec.LingerMs, g.Spec.Warmup, g.Spec.Duration)
 	b.WriteString("| cell | target | ÷ ceiling, median | broker CPU-s/GiB, median | MiB/s, median | per round: ÷ ceiling | per round: CPU-s/GiB | ceiling MiB/s per round | passed |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
-	for _, f := range g.Cells {
-		fmt.Fprintf(&b, "| %s | %s | **%s** | **%s** | %s | %s | %s | %s | %d/%d |\n", f.Cell, f.Target,
-			fmtFig(f.MedianRatio, 2), fmtFig(f.MedianCPU, 2), fmtFig(f.MedianMB, 0),
-			fmtFigs(f.Ratio, 2), fmtFigs(f.BrokerCPU, 2), fmtFigs(f.CeilingMB, 0), f.RoundsPassed, len(f.Ratio))
+	for _, c := range g.Cells {
+		fmt.Fprintf(&b, "| %s | %s | **%s** | **%s** | %s | %s | %s | %s | %d/%d |\n", c.Cell, c.Target,
+			f(c.MedianRatio, 2), f(c.MedianCPU, 2), f(c.MedianMB, 0),
+			figs(c.Ratio, 2), figs(c.BrokerCPU, 2), figs(c.CeilingMB, 0), c.RoundsPassed, len(c.Ratio))
 	}
 	b.WriteString("\nA dash is a run that failed or did not pass the checker (its ceiling's, for a ratio).\n")
 	return b.String()
 }
 
-func fmtFig(x float64, prec int) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.*f", prec, x)
-}
-
-func fmtFigs(xs []float64, prec int) string {
+// figs formats each of xs as f does, space separated.
+func figs(xs []float64, prec int) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
-		parts[i] = fmtFig(x, prec)
+		parts[i] = f(x, prec)
 	}
 	return strings.Join(parts, " ")
 }
