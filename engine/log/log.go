@@ -336,6 +336,12 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		segs := *l.segments.Load()
 		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 		if i < 0 {
+			// Every segment starts after offset: retention deleted the one holding it between the
+			// log start check above and this snapshot (it moves the start first, then publishes).
+			// Check again, or the region would start after offset.
+			if offset < l.logStartOffset.Load() {
+				continue
+			}
 			i = 0
 		}
 		for ; i < len(segs); i++ {
