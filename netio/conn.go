@@ -26,6 +26,9 @@ type connState struct {
 	batch        []*responder // scratch: responders popped for writing
 	partial      []byte       // pooled frame being assembled while its bytes arrive (nil if none)
 	partialN     int          // bytes of partial filled
+	stream       FrameStream  // the handler's stream for partial (StreamingHandler), or nil
+	streamAsked  bool         // StreamFrame was asked about partial, or partial is not streamed
+	streamBody   int          // where partial's body starts, when stream is set
 
 	// drainTimerArmed is set while a timer will wake a connection muted by its outbound buffer.
 	drainTimerArmed atomic.Bool
@@ -94,7 +97,10 @@ func (cs *connState) readFrames() gnet.Action {
 		if cs.partial != nil {
 			if cs.partialN < len(cs.partial) {
 				n, _ := c.Read(cs.partial[cs.partialN:])
-				cs.partialN += n
+				if n > 0 {
+					cs.partialN += n
+					cs.streamArrived()
+				}
 			}
 			if cs.partialN < len(cs.partial) && c.InboundBuffered() == 0 {
 				// gnet's buffer is drained: the rest comes straight from the socket.
@@ -125,8 +131,9 @@ func (cs *connState) readFrames() gnet.Action {
 		}
 		cs.muted = false
 		if frame := cs.partial; frame != nil {
-			cs.partial, cs.partialN = nil, 0
-			if act := cs.serve(frame, true); act != gnet.None {
+			stream := cs.stream
+			cs.partial, cs.partialN, cs.stream, cs.streamAsked = nil, 0, nil, false
+			if act := cs.serve(frame, true, stream); act != gnet.None {
 				return act
 			}
 			continue
@@ -150,6 +157,7 @@ func (cs *connState) readFrames() gnet.Action {
 			_, _ = c.Discard(4)
 			cs.partial = byteslice.Get(int(size))
 			cs.partialN, _ = c.Read(cs.partial)
+			cs.streamArrived()
 			continue
 		}
 		if cs.servesInPlace(c) {
@@ -157,7 +165,7 @@ func (cs *connState) readFrames() gnet.Action {
 			if err != nil {
 				panic(fmt.Sprintf("BUG: netio: peek of %d of %d buffered bytes: %v", 4+int(size), c.InboundBuffered(), err))
 			}
-			act := cs.serve(whole[4:], false)
+			act := cs.serve(whole[4:], false, nil)
 			// Only now: the handler is done with the bytes (InPlaceHandler's contract).
 			_, _ = c.Discard(4 + int(size))
 			if act != gnet.None {
@@ -172,7 +180,7 @@ func (cs *connState) readFrames() gnet.Action {
 		if n, _ := c.Read(frame); n != len(frame) {
 			panic(fmt.Sprintf("BUG: netio: read %d of %d buffered frame bytes", n, len(frame)))
 		}
-		if act := cs.serve(frame, true); act != gnet.None {
+		if act := cs.serve(frame, true, nil); act != gnet.None {
 			return act
 		}
 	}
@@ -184,7 +192,11 @@ func (cs *connState) readFrames() gnet.Action {
 // must be empty, so no bytes are taken out of order. Runs on the event loop.
 func (cs *connState) readSocket() gnet.Action {
 	for cs.partialN < len(cs.partial) {
-		n, err := unix.Read(cs.c.Fd(), cs.partial[cs.partialN:])
+		want := cs.partial[cs.partialN:]
+		if cs.stream != nil && len(want) > streamReadBytes {
+			want = want[:streamReadBytes] // hand the stream each piece while it is in the cache
+		}
+		n, err := unix.Read(cs.c.Fd(), want)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -199,8 +211,42 @@ func (cs *connState) readSocket() gnet.Action {
 			return gnet.Close
 		}
 		cs.partialN += n
+		cs.streamArrived() // while these bytes are in the cache
 	}
 	return gnet.None
+}
+
+// streamReadBytes caps one socket read of a streamed frame: a read takes everything the socket
+// holds (megabytes when the event loop was busy), and the stream should see each piece before
+// the next evicts it from the CPU cache.
+const streamReadBytes = 256 << 10
+
+// streamArrived hands the frame being assembled, as far as it has arrived, to the handler's
+// stream (StreamingHandler), first asking the handler for one once the request header is in.
+// Runs on the event loop after bytes were added to partial.
+func (cs *connState) streamArrived() {
+	if !cs.streamAsked {
+		if cs.srv.streams == nil || len(cs.partial) < StreamFrameMinBytes {
+			cs.streamAsked = true
+			return
+		}
+		h, err := parseRequestHeader(cs.partial[:cs.partialN])
+		if err != nil {
+			return // not all in yet; a malformed header closes the connection when the frame is whole
+		}
+		cs.streamAsked = true
+		cs.stream, cs.streamBody = cs.srv.streams.StreamFrame(h.apiKey, h.apiVersion), h.bodyOff
+	}
+	if cs.stream == nil {
+		return
+	}
+	cs.mu.Lock()
+	closing := cs.closing
+	cs.mu.Unlock()
+	if closing {
+		return // no frame after a Close answer takes effect; OnClose abandons the stream
+	}
+	cs.stream.Arrived(cs.partial[cs.streamBody:cs.partialN])
 }
 
 // servesInPlace reports whether the handler serves the frame at the head of the inbound buffer
@@ -219,10 +265,14 @@ func (cs *connState) servesInPlace(c gnet.Conn) bool {
 
 // serve parses frame's request header, queues a responder and calls the handler. owned says the
 // frame is a pooled copy that the responder returns to the pool once written; otherwise it is in
-// gnet's inbound buffer, valid only until the handler returns. Runs on the event loop.
-func (cs *connState) serve(frame []byte, owned bool) gnet.Action {
+// gnet's inbound buffer, valid only until the handler returns. stream is the handler's stream
+// for the frame, if it was streamed (owned frames only). Runs on the event loop.
+func (cs *connState) serve(frame []byte, owned bool, stream FrameStream) gnet.Action {
 	h, err := parseRequestHeader(frame)
 	if err != nil {
+		if stream != nil {
+			stream.Abandon()
+		}
 		if owned {
 			byteslice.Put(frame)
 		}
@@ -242,6 +292,7 @@ func (cs *connState) serve(frame []byte, owned bool) gnet.Action {
 		Flexible:      h.flexible,
 		Body:          frame[h.bodyOff:len(frame):len(frame)], // appending must not reach the pool
 		Conn:          cs.info,
+		Stream:        stream,
 	}
 	cs.mu.Lock()
 	cs.queue.push(r)
@@ -249,6 +300,9 @@ func (cs *connState) serve(frame []byte, owned bool) gnet.Action {
 	cs.srv.stats.requests.Add(1)
 	if !owned {
 		cs.srv.stats.requestsInPlace.Add(1)
+	}
+	if stream != nil {
+		cs.srv.stats.requestsStreamed.Add(1)
 	}
 	cs.srv.handler.ServeKafka(&r.req, r)
 	if !owned {
@@ -310,8 +364,11 @@ func (cs *connState) onClose() {
 	for _, r := range done {
 		r.release()
 	}
+	if cs.stream != nil {
+		cs.stream.Abandon()
+	}
 	if cs.partial != nil {
 		byteslice.Put(cs.partial)
-		cs.partial, cs.partialN = nil, 0
 	}
+	cs.partial, cs.partialN, cs.stream, cs.streamAsked = nil, 0, nil, false
 }

@@ -36,6 +36,11 @@
 //     assembled in its own pooled frame: what gnet has read is moved there, the rest is read from
 //     the socket straight into it (gnet's buffer is then empty, so nothing is taken out of order).
 //     A frame being assembled counts towards InboundBufferedBytesMax like gnet's buffered bytes.
+//   - A frame of StreamFrameMinBytes or more that is being assembled, of a key and version a
+//     StreamingHandler streams, reaches its FrameStream as it arrives: Arrived after each read
+//     (reads capped at streamReadBytes, so each piece is handled while it is in the CPU cache),
+//     with a body that only ever grows, never after a Close answer was queued; then ServeKafka
+//     with Request.Stream set, or Abandon if the connection closes first — exactly one of the two.
 //   - Every Part with Recycle set has its bytes put back into the pool exactly once: after the
 //     writev that carried them (gnet copies what the socket did not take), or when the connection
 //     closed first.

@@ -22,6 +22,9 @@ type Request struct {
 	Flexible bool
 	Body     []byte   // bytes after the request header
 	Conn     ConnInfo // remote address, connection id
+	// Stream is what the handler's StreamFrame returned for this frame while its bytes arrived
+	// (StreamingHandler), or nil. ServeKafka owns it: it must finish or abandon it.
+	Stream FrameStream
 }
 
 // ConnInfo identifies the connection a request came on.
@@ -89,6 +92,40 @@ type InPlaceHandler interface {
 	// Called on the event loop for every frame that arrived whole; it must be cheap.
 	ServesInPlace(apiKey, apiVersion int16) bool
 }
+
+// StreamingHandler is a Handler that acts on a large frame while its bytes are still arriving, so
+// that it handles each part while the part is in the CPU cache: a 12 MB Produce request no
+// longer fits there by the time its last byte has arrived, and every byte read back cold costs
+// about as much as the copy that brought it in (results/broker.md, "streamed Produce").
+//
+// For a frame of at least StreamFrameMinBytes that does not arrive whole, netio calls StreamFrame
+// once the request header is in. If it returns a FrameStream, netio calls its Arrived with the
+// body received so far each time more arrives, and then ServeKafka with the whole body and the
+// stream as Request.Stream — or Abandon, if the connection closes first. Arrived is never called
+// after the connection has been told to Close.
+//
+// What this changes for the handler: it acts on a request before knowing that the rest of it is
+// well formed, or that it will arrive at all.
+type StreamingHandler interface {
+	Handler
+	// StreamFrame returns the stream for a frame with this api key and version, or nil to have it
+	// served whole. Called on the event loop; it must be cheap.
+	StreamFrame(apiKey, apiVersion int16) FrameStream
+}
+
+// FrameStream receives a frame's body as it arrives. Its methods run on the event loop.
+type FrameStream interface {
+	// Arrived is called with the body's bytes received so far. Each call's body extends the
+	// previous one's; bytes already passed never change, and stay valid until ServeKafka's answer
+	// or Abandon.
+	Arrived(body []byte)
+	// Abandon is called instead of ServeKafka when the frame will never be whole.
+	Abandon()
+}
+
+// StreamFrameMinBytes is the smallest frame netio streams to a StreamingHandler: below it a
+// frame fits the CPU's cache whole (a core's L2 is 512 KiB–2 MiB), and streaming saves nothing.
+const StreamFrameMinBytes = 1 << 20
 
 // NewBuffer returns an empty byte slice with capacity at least n from netio's buffer pool, for a
 // response part with Recycle set. Appending beyond the capacity is fine: the grown slice is

@@ -170,7 +170,7 @@ func responseHasTagSection(req *Request) bool {
 func (r *responder) releaseFrame() {
 	if r.frame != nil {
 		byteslice.Put(r.frame)
-		r.frame, r.req.Body = nil, nil
+		r.frame, r.req.Body, r.req.Stream = nil, nil, nil
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 type Server struct {
 	cfg     Config
 	handler Handler
-	inPlace InPlaceHandler // handler, if it serves some requests in place; else nil
+	inPlace InPlaceHandler   // handler, if it serves some requests in place; else nil
+	streams StreamingHandler // handler, if it streams some large frames; else nil
 	stats   stats
 	connIDs atomic.Uint64
 
@@ -47,10 +48,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("netio: nil Handler")
 	}
 	ip, _ := h.(InPlaceHandler)
+	sh, _ := h.(StreamingHandler)
 	s := &Server{
 		cfg:     cfg,
 		handler: h,
 		inPlace: ip,
+		streams: sh,
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
 	}

@@ -8,6 +8,7 @@ type Stats struct {
 	ConnectionsAccepted uint64 // connections accepted
 	Requests            uint64 // frames handed to the handler
 	RequestsInPlace     uint64 // of those, served from gnet's read buffer without a copy (InPlaceHandler)
+	RequestsStreamed    uint64 // of those, handed to the handler while their bytes arrived (StreamingHandler)
 	BytesIn             uint64 // request frame bytes consumed, size prefixes included
 	BytesOutWrite       uint64 // response bytes handed to gnet's Write/Writev (headers, bytes, copied regions)
 	BytesOutSendfile    uint64 // file region bytes sent with sendfile
@@ -25,6 +26,7 @@ type stats struct {
 	connectionsAccepted atomic.Uint64
 	requests            atomic.Uint64
 	requestsInPlace     atomic.Uint64
+	requestsStreamed    atomic.Uint64
 	bytesIn             atomic.Uint64
 	bytesOutWrite       atomic.Uint64
 	bytesOutSendfile    atomic.Uint64
@@ -41,6 +43,7 @@ func (s *stats) snapshot() Stats {
 		ConnectionsAccepted: s.connectionsAccepted.Load(),
 		Requests:            s.requests.Load(),
 		RequestsInPlace:     s.requestsInPlace.Load(),
+		RequestsStreamed:    s.requestsStreamed.Load(),
 		BytesIn:             s.bytesIn.Load(),
 		BytesOutWrite:       s.bytesOutWrite.Load(),
 		BytesOutSendfile:    s.bytesOutSendfile.Load(),

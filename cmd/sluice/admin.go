@@ -72,6 +72,8 @@ var (
 		"Response bytes sent, by path: write (gnet writes, copied file regions) or sendfile.", []string{"path"}, nil)
 	descRequestsInPlace = prometheus.NewDesc("sluice_network_requests_in_place_total",
 		"Request frames served from the socket read buffer without a copy (Produce v3+ arriving whole).", nil, nil)
+	descRequestsStreamed = prometheus.NewDesc("sluice_network_requests_streamed_total",
+		"Request frames handed to the broker while their bytes arrived (Produce v3+ of 1 MiB or more not arriving whole).", nil, nil)
 	descColdReads = prometheus.NewDesc("sluice_network_cold_reads_total",
 		"Responses whose file regions were not in the page cache and were read off the event loop.", nil, nil)
 	descSendfileFallbacks = prometheus.NewDesc("sluice_network_sendfile_fallbacks_total",
@@ -86,7 +88,7 @@ var (
 
 func (networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnectionsOpen, descConnectionsAccepted, descRequests, descBytesIn, descBytesOut,
-		descRequestsInPlace, descColdReads, descSendfileFallbacks, descFramesRejected, descInboundOverflows, descMutes} {
+		descRequestsInPlace, descRequestsStreamed, descColdReads, descSendfileFallbacks, descFramesRejected, descInboundOverflows, descMutes} {
 		ch <- d
 	}
 }
@@ -103,6 +105,7 @@ func (n networkCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytesOut, s.BytesOutWrite, "write")
 	counter(descBytesOut, s.BytesOutSendfile, "sendfile")
 	counter(descRequestsInPlace, s.RequestsInPlace)
+	counter(descRequestsStreamed, s.RequestsStreamed)
 	counter(descColdReads, s.ColdReads)
 	counter(descSendfileFallbacks, s.SendfileFallbacks)
 	counter(descFramesRejected, s.FramesRejected)

@@ -46,7 +46,7 @@ func get(t *testing.T, url string) (status int, contentType, body string) {
 func TestAdminMetrics(t *testing.T) {
 	stats := fakeStats{
 		ConnectionsOpen: 3, ConnectionsAccepted: 11, Requests: 1234, BytesIn: 56789,
-		BytesOutWrite: 1001, BytesOutSendfile: 2002, SendfileFallbacks: 4, FramesRejected: 5, RequestsInPlace: 800, ColdReads: 9,
+		BytesOutWrite: 1001, BytesOutSendfile: 2002, SendfileFallbacks: 4, FramesRejected: 5, RequestsInPlace: 800, RequestsStreamed: 80, ColdReads: 9,
 		InboundOverflows: 6, Mutes: 7,
 	}
 	srv := httptest.NewServer(newAdminMux(stats, []prometheus.Collector{fakeMetrics(2)}))
@@ -98,6 +98,7 @@ func TestAdminMetrics(t *testing.T) {
 		`sluice_network_bytes_out_total{path="sendfile"}`: "2002",
 		"sluice_network_sendfile_fallbacks_total":         "4",
 		"sluice_network_requests_in_place_total":          "800",
+		"sluice_network_requests_streamed_total":          "80",
 		"sluice_network_cold_reads_total":                 "9",
 		"sluice_network_frames_rejected_total":            "5",
 		"sluice_network_inbound_overflows_total":          "6",
@@ -108,8 +109,8 @@ func TestAdminMetrics(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
-	if len(samples) != 13 {
-		t.Errorf("%d samples, want 13:\n%s", len(samples), body)
+	if len(samples) != 14 {
+		t.Errorf("%d samples, want 14:\n%s", len(samples), body)
 	}
 	for name := range samples {
 		family, _, _ := strings.Cut(name, "{")

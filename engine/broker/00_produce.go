@@ -16,11 +16,11 @@ package broker
 // from the batches they copy), and a retried batch with acks=all waits for the HW like the first.
 // Transactional produce is refused until transactions exist.
 // Versions 3-11 are served by the hand-written serveProduceWire (the measured hot path); the kmsg
-// path serves 0-2 and is the reference the wire path is tested against.
+// path serves 0-2 and is the reference the wire path is tested against. Large v3+ requests are
+// served partition by partition as they arrive (produce_run.go).
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -362,71 +362,26 @@ func (p *partition) produce(records []byte, version, acks int16) (produceResult,
 
 // serveProduceWire is the measured hot path: Produce v3-11 decoded in place and answered with a
 // hand-encoded response (kmsg's decoder allocates the request tree, its encoder the response:
-// 13 allocations for a one-partition request; see results/broker.md). The request is walked twice:
-// once to check its structure, so a malformed request changes nothing, then to store the batches.
+// 13 allocations for a one-partition request; see results/broker.md), by a produceRun. A request
+// that arrived whole is checked first, so a malformed one changes nothing; a large one that netio
+// streamed (req.Stream) has had its partitions served as they arrived, and is finished here.
 // Returns false for versions it does not handle (the kmsg path serves those).
 func serveProduceWire(b *Broker, req *netio.Request, w netio.ResponseWriter) bool {
 	if req.APIVersion < 3 {
 		return false
 	}
-	flexible := req.APIVersion >= 9
-	if !produceWellFormed(req.Body, flexible) {
-		b.logger.Debug("malformed produce request; closing connection", "version", req.APIVersion)
-		w.Close()
-		return true
-	}
-	r := wireReader{b: req.Body, flexible: flexible}
-	_, transactional := r.nullableString()
-	acks := r.int16()
-	timeoutMs := r.int32()
-	out := wireWriter{b: netio.NewBuffer(produceResponseBytes), flexible: flexible}
-	var waits []durableWait
-	ntopics := r.arrayLen()
-	out.arrayLen(ntopics)
-	for range ntopics {
-		name := r.string()
-		t := b.lookupTopic(string(name)) // no allocation: map index by converted bytes
-		out.string(name)
-		nparts := r.arrayLen()
-		out.arrayLen(nparts)
-		for range nparts {
-			index := r.int32()
-			records := r.nullableBytes()
-			r.skipTags()
-			res, p := b.producePartition(req.APIVersion, t, index, records, acks, transactional)
-			out.int32(index)
-			errPos := len(out.b)
-			out.int16(res.code)
-			out.int64(res.baseOffset)
-			out.int64(res.logAppendTime)
-			if req.APIVersion >= 5 {
-				out.int64(res.logStartOffset)
-			}
-			if req.APIVersion >= 8 {
-				out.arrayLen(0) // ErrorRecords
-				out.nullableString(res.msg, res.msg != "")
-			}
-			out.tags()
-			if dw, ok := res.wait(p, errPos); ok {
-				waits = append(waits, dw)
-			}
+	run, streamed := req.Stream.(*produceRun)
+	if !streamed {
+		if !produceWellFormed(req.Body, req.APIVersion >= 9) {
+			b.logger.Debug("malformed produce request; closing connection", "version", req.APIVersion)
+			w.Close()
+			return true
 		}
-		r.skipTags()
-		out.tags()
+		run = newProduceRun(b, req.APIVersion)
 	}
-	out.int32(0) // ThrottleMillis
-	out.tags()
-	switch {
-	case acks == 0:
-		w.NoResponse()
-		netio.RecycleBuffer(out.b)
-	case len(waits) == 0:
-		respondRecycled(w, out.b)
-	default:
-		body := out.b
-		b.afterDurable(waits, timeoutMs, func(dw durableWait, code int16) {
-			binary.BigEndian.PutUint16(body[dw.errPos:], uint16(code))
-		}, func() { respondRecycled(w, body) })
+	if !run.finish(req.Body, w) {
+		b.logger.Debug("malformed produce request; closing connection", "version", req.APIVersion, "streamed", streamed)
+		w.Close()
 	}
 	return true
 }

@@ -49,5 +49,8 @@
 // decoded by kmsg and answered in that version; unknown keys and versions outside the advertised
 // range close the connection, except ApiVersions, which answers UNSUPPORTED_VERSION in v0 (KIP-511).
 // Produce v3+ is served from netio's read buffer in place (ServesInPlace): nothing on its path may
-// keep request bytes once ServeKafka returns.
+// keep request bytes once ServeKafka returns. A Produce v3+ frame of 1 MiB or more arriving in
+// pieces is served as it arrives (StreamFrame, produce_run.go): each partition is stored once its
+// bytes are there, so a request whose end is malformed, or never arrives, keeps the partitions
+// before it (a whole request is checked first and changes nothing when malformed).
 package broker

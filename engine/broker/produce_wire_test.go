@@ -53,37 +53,10 @@ func newTestBroker(t *testing.T) *Broker {
 // exactly as the kmsg path does, byte for byte, for a request mixing good batches, an unknown
 // topic, an unknown partition, a corrupt batch and an oversize one.
 func TestProduceWireMatchesKmsgPath(t *testing.T) {
-	good := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 5}, []record.Record{{Value: []byte("v1")}, {Value: []byte("v2")}})
-	big := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, []record.Record{{Value: bytes.Repeat([]byte("x"), 200)}})
-	corrupt := append([]byte(nil), good...)
-	corrupt[len(corrupt)-1] ^= 1
 	for v := int16(3); v <= 11; v++ {
 		wireB, kmsgB := newTestBroker(t), newTestBroker(t)
 		for _, acks := range []int16{1, -1, 0, 7} {
-			req := kmsg.NewPtrProduceRequest()
-			req.Version, req.Acks, req.TimeoutMillis = v, acks, 1000
-			var add func(topic string, part int32, recs []byte)
-			add = func(topic string, part int32, recs []byte) {
-				for i := range req.Topics {
-					if req.Topics[i].Topic == topic {
-						rp := kmsg.NewProduceRequestTopicPartition()
-						rp.Partition, rp.Records = part, append([]byte(nil), recs...)
-						req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-						return
-					}
-				}
-				rt := kmsg.NewProduceRequestTopic()
-				rt.Topic = topic
-				req.Topics = append(req.Topics, rt)
-				add(topic, part, recs)
-			}
-			add("a", 0, good)
-			add("a", 1, good)
-			add("a", 5, good)
-			add("missing", 0, good)
-			add("a", 0, corrupt)
-			add("small", 0, big)
-			body := req.AppendTo(nil)
+			body := mixedProduceBody(v, acks)
 
 			var cw, ck captureWriter
 			if !serveProduceWire(wireB, &netio.Request{APIKey: 0, APIVersion: v, Body: append([]byte(nil), body...)}, &cw) {
@@ -125,8 +98,42 @@ func TestProduceWireMatchesKmsgPath(t *testing.T) {
 	}
 }
 
-func TestProduceWireRejectsMalformed(t *testing.T) {
-	b := newTestBroker(t)
+// mixedProduceBody is a Produce request body mixing good batches, an unknown topic, an unknown
+// partition, a corrupt batch and an oversize one (for newTestBroker's topics).
+func mixedProduceBody(v, acks int16) []byte {
+	good := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, BaseTimestamp: 5}, []record.Record{{Value: []byte("v1")}, {Value: []byte("v2")}})
+	big := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, []record.Record{{Value: bytes.Repeat([]byte("x"), 200)}})
+	corrupt := append([]byte(nil), good...)
+	corrupt[len(corrupt)-1] ^= 1
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = v, acks, 1000
+	var add func(topic string, part int32, recs []byte)
+	add = func(topic string, part int32, recs []byte) {
+		for i := range req.Topics {
+			if req.Topics[i].Topic == topic {
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Partition, rp.Records = part, append([]byte(nil), recs...)
+				req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+				return
+			}
+		}
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		req.Topics = append(req.Topics, rt)
+		add(topic, part, recs)
+	}
+	add("a", 0, good)
+	add("a", 1, good)
+	add("a", 5, good)
+	add("missing", 0, good)
+	add("a", 0, corrupt)
+	add("small", 0, big)
+	return req.AppendTo(nil)
+}
+
+// twoRecordProduceBody is a Produce v9 request (acks=1) storing one record in each of two
+// partitions of topic a — the same batch twice, returned too.
+func twoRecordProduceBody() (body, batch []byte) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version, req.Acks = 9, 1
 	rt := kmsg.NewProduceRequestTopic()
@@ -135,7 +142,12 @@ func TestProduceWireRejectsMalformed(t *testing.T) {
 	rp.Records = record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, []record.Record{{Value: []byte("x")}})
 	rt.Partitions = append(rt.Partitions, rp, rp)
 	req.Topics = append(req.Topics, rt)
-	body := req.AppendTo(nil)
+	return req.AppendTo(nil), rp.Records
+}
+
+func TestProduceWireRejectsMalformed(t *testing.T) {
+	b := newTestBroker(t)
+	body, _ := twoRecordProduceBody()
 	for cut := 0; cut < len(body); cut++ {
 		var cw captureWriter
 		serveProduceWire(b, &netio.Request{APIKey: 0, APIVersion: 9, Body: body[:cut]}, &cw)
