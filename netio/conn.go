@@ -19,16 +19,20 @@ type connState struct {
 	info ConnInfo
 
 	// Event-loop only.
-	lastClientID string       // reused while a client keeps sending the same id: no allocation
-	muted        bool         // frames were left unconsumed because of a limit
-	iov          [][]byte     // scratch for batching responses into one writev
-	hdrs         []byte       // scratch backing the response headers referenced by iov
-	batch        []*responder // scratch: responders popped for writing
-	partial      []byte       // pooled frame being assembled while its bytes arrive (nil if none)
-	partialN     int          // bytes of partial filled
-	stream       FrameStream  // the handler's stream for partial (StreamingHandler), or nil
-	streamAsked  bool         // StreamFrame was asked about partial, or partial is not streamed
-	streamBody   int          // where partial's body starts, when stream is set
+	lastClientID   string        // reused while a client keeps sending the same id: no allocation
+	muted          bool          // frames were left unconsumed because of a limit
+	iov            [][]byte      // scratch for batching responses into one writev
+	hdrs           []byte        // scratch backing the response headers referenced by iov
+	batch          []*responder  // scratch: responders popped for writing
+	partial        []byte        // pooled frame being assembled while its bytes arrive (nil if none)
+	partialN       int           // bytes of partial filled
+	frameLeft      int           // bytes of the frame in partial still to arrive
+	stream         FrameStream   // the handler's stream for partial (StreamingHandler), or nil
+	streamAsked    bool          // StreamFrame was asked about partial, or partial is not streamed
+	streamBody     int           // where the body bytes the stream has not consumed start in partial
+	streamHdr      requestHeader // the streamed frame's header
+	streamClientID string
+	windowed       bool // partial is a window over the body: consumed bytes are dropped for reuse
 
 	// drainTimerArmed is set while a timer will wake a connection muted by its outbound buffer.
 	drainTimerArmed atomic.Bool
@@ -95,20 +99,22 @@ func (cs *connState) readFrames() gnet.Action {
 	c, cfg := cs.c, &cs.srv.cfg
 	for {
 		if cs.partial != nil {
-			if cs.partialN < len(cs.partial) {
-				n, _ := c.Read(cs.partial[cs.partialN:])
-				if n > 0 {
-					cs.partialN += n
-					cs.streamArrived()
+			for cs.frameLeft > 0 && c.InboundBuffered() > 0 {
+				n, _ := c.Read(cs.room()) // room is never empty while bytes are to come
+				if n == 0 {
+					panic("BUG: netio: no room in the frame being assembled")
 				}
+				cs.partialN += n
+				cs.frameLeft -= n
+				cs.streamArrived()
 			}
-			if cs.partialN < len(cs.partial) && c.InboundBuffered() == 0 {
+			if cs.frameLeft > 0 && c.InboundBuffered() == 0 {
 				// gnet's buffer is drained: the rest comes straight from the socket.
 				if act := cs.readSocket(); act != gnet.None {
 					return act
 				}
 			}
-			if cs.partialN < len(cs.partial) {
+			if cs.frameLeft > 0 {
 				cs.muted = false // everything gnet held is in the frame now
 				return gnet.None
 			}
@@ -131,9 +137,14 @@ func (cs *connState) readFrames() gnet.Action {
 		}
 		cs.muted = false
 		if frame := cs.partial; frame != nil {
-			stream := cs.stream
-			cs.partial, cs.partialN, cs.stream, cs.streamAsked = nil, 0, nil, false
-			if act := cs.serve(frame, true, stream); act != gnet.None {
+			var act gnet.Action
+			if cs.stream != nil {
+				act = cs.serveParsed(frame, cs.streamHdr, cs.streamClientID, frame[cs.streamBody:cs.partialN], true, cs.stream)
+			} else {
+				act = cs.serve(frame, true, nil)
+			}
+			cs.resetPartial()
+			if act != gnet.None {
 				return act
 			}
 			continue
@@ -157,6 +168,7 @@ func (cs *connState) readFrames() gnet.Action {
 			_, _ = c.Discard(4)
 			cs.partial = byteslice.Get(int(size))
 			cs.partialN, _ = c.Read(cs.partial)
+			cs.frameLeft = int(size) - cs.partialN
 			cs.streamArrived()
 			continue
 		}
@@ -191,12 +203,8 @@ func (cs *connState) readFrames() gnet.Action {
 // socket has nothing more (EAGAIN: epoll calls onTraffic again when bytes arrive). gnet's buffer
 // must be empty, so no bytes are taken out of order. Runs on the event loop.
 func (cs *connState) readSocket() gnet.Action {
-	for cs.partialN < len(cs.partial) {
-		want := cs.partial[cs.partialN:]
-		if cs.stream != nil && len(want) > streamReadBytes {
-			want = want[:streamReadBytes] // hand the stream each piece while it is in the cache
-		}
-		n, err := unix.Read(cs.c.Fd(), want)
+	for cs.frameLeft > 0 {
+		n, err := unix.Read(cs.c.Fd(), cs.room())
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -211,9 +219,59 @@ func (cs *connState) readSocket() gnet.Action {
 			return gnet.Close
 		}
 		cs.partialN += n
+		cs.frameLeft -= n
 		cs.streamArrived() // while these bytes are in the cache
 	}
 	return gnet.None
+}
+
+// room is where the next bytes of the frame being assembled go: up to the frame's end, and, for a
+// streamed frame, at most streamReadBytes (hand the stream each piece while it is in the cache).
+// Never empty while bytes are still to arrive.
+func (cs *connState) room() []byte {
+	r := cs.partial[cs.partialN:min(len(cs.partial), cs.partialN+cs.frameLeft)]
+	if cs.stream != nil && len(r) > streamReadBytes {
+		r = r[:streamReadBytes]
+	}
+	return r
+}
+
+// resetPartial forgets the frame being assembled (its buffer now belongs to a responder, or was
+// put back).
+func (cs *connState) resetPartial() {
+	cs.partial, cs.partialN, cs.frameLeft, cs.stream, cs.streamAsked, cs.streamBody, cs.windowed = nil, 0, 0, nil, false, 0, false
+}
+
+// streamWindowBytes is the buffer a streamed frame larger than it is assembled in: the stream's
+// consumed bytes are dropped and the space reused, so the socket reads write into memory that is
+// still in the cache instead of a cold buffer the size of the whole frame.
+const streamWindowBytes = 2 << 20
+
+// toWindow moves a streamed frame's body into a window of its own once the stream exists.
+func (cs *connState) toWindow() {
+	body := cs.partial[cs.streamBody:cs.partialN]
+	w := byteslice.Get(max(streamWindowBytes, len(body)+streamReadBytes))
+	n := copy(w, body)
+	byteslice.Put(cs.partial)
+	cs.partial, cs.partialN, cs.streamBody, cs.windowed = w, n, 0, true
+}
+
+// makeRoom keeps room in a window for the next read: the consumed bytes are dropped (what the
+// stream has not consumed yet moves to the front), and a window too small for one element grows.
+func (cs *connState) makeRoom() {
+	if cs.frameLeft == 0 || len(cs.partial)-cs.partialN >= min(streamReadBytes, cs.frameLeft) {
+		return
+	}
+	if cs.streamBody > 0 {
+		cs.partialN = copy(cs.partial, cs.partial[cs.streamBody:cs.partialN])
+		cs.streamBody = 0
+	}
+	if len(cs.partial)-cs.partialN < min(streamReadBytes, cs.frameLeft) {
+		w := byteslice.Get(min(2*len(cs.partial), cs.partialN+cs.frameLeft))
+		copy(w, cs.partial[:cs.partialN])
+		byteslice.Put(cs.partial)
+		cs.partial = w
+	}
 }
 
 // streamReadBytes caps one socket read of a streamed frame: a read takes everything the socket
@@ -235,7 +293,14 @@ func (cs *connState) streamArrived() {
 			return // not all in yet; a malformed header closes the connection when the frame is whole
 		}
 		cs.streamAsked = true
-		cs.stream, cs.streamBody = cs.srv.streams.StreamFrame(h.apiKey, h.apiVersion), h.bodyOff
+		if cs.stream = cs.srv.streams.StreamFrame(h.apiKey, h.apiVersion); cs.stream == nil {
+			return
+		}
+		cs.streamHdr, cs.streamClientID, cs.streamBody = h, cs.clientID(h.clientID), h.bodyOff
+		cs.streamHdr.clientID = nil // it points into partial, which toWindow gives back
+		if cs.frameLeft > streamWindowBytes {
+			cs.toWindow()
+		}
 	}
 	if cs.stream == nil {
 		return
@@ -246,7 +311,10 @@ func (cs *connState) streamArrived() {
 	if closing {
 		return // no frame after a Close answer takes effect; OnClose abandons the stream
 	}
-	cs.stream.Arrived(cs.partial[cs.streamBody:cs.partialN])
+	cs.streamBody += cs.stream.Arrived(cs.partial[cs.streamBody:cs.partialN])
+	if cs.windowed {
+		cs.makeRoom()
+	}
 }
 
 // servesInPlace reports whether the handler serves the frame at the head of the inbound buffer
@@ -270,9 +338,6 @@ func (cs *connState) servesInPlace(c gnet.Conn) bool {
 func (cs *connState) serve(frame []byte, owned bool, stream FrameStream) gnet.Action {
 	h, err := parseRequestHeader(frame)
 	if err != nil {
-		if stream != nil {
-			stream.Abandon()
-		}
 		if owned {
 			byteslice.Put(frame)
 		}
@@ -280,6 +345,12 @@ func (cs *connState) serve(frame []byte, owned bool, stream FrameStream) gnet.Ac
 		cs.srv.logDebug("netio: malformed request header", "conn", cs.info.ID, "err", err)
 		return gnet.Close
 	}
+	return cs.serveParsed(frame, h, cs.clientID(h.clientID), frame[h.bodyOff:], owned, stream)
+}
+
+// serveParsed is serve once the header is parsed: body is the request body in frame (for a
+// streamed frame, what its stream has not consumed).
+func (cs *connState) serveParsed(frame []byte, h requestHeader, clientID string, body []byte, owned bool, stream FrameStream) gnet.Action {
 	r := newResponder(cs)
 	if owned {
 		r.frame = frame
@@ -288,9 +359,9 @@ func (cs *connState) serve(frame []byte, owned bool, stream FrameStream) gnet.Ac
 		APIKey:        h.apiKey,
 		APIVersion:    h.apiVersion,
 		CorrelationID: h.correlationID,
-		ClientID:      cs.clientID(h.clientID),
+		ClientID:      clientID,
 		Flexible:      h.flexible,
-		Body:          frame[h.bodyOff:len(frame):len(frame)], // appending must not reach the pool
+		Body:          body[:len(body):len(body)], // appending must not reach the pool
 		Conn:          cs.info,
 		Stream:        stream,
 	}
@@ -338,7 +409,7 @@ func (cs *connState) checkLimits() gnet.Action {
 	// Muted by in-flight requests resumes when a completion wakes the loop; muted by the outbound
 	// buffer has no event to wait for (gnet has no "drained" callback), so poll — only while
 	// frames wait, since newly arriving bytes call onTraffic anyway.
-	framesWait := c.InboundBuffered() > 0 || (cs.partial != nil && cs.partialN == len(cs.partial))
+	framesWait := c.InboundBuffered() > 0 || (cs.partial != nil && cs.frameLeft == 0)
 	if cs.muted && framesWait && c.OutboundBuffered() > cfg.OutboundHighWaterBytes &&
 		cs.drainTimerArmed.CompareAndSwap(false, true) {
 		time.AfterFunc(outboundDrainPollInterval, func() {
@@ -370,5 +441,5 @@ func (cs *connState) onClose() {
 	if cs.partial != nil {
 		byteslice.Put(cs.partial)
 	}
-	cs.partial, cs.partialN, cs.stream, cs.streamAsked = nil, 0, nil, false
+	cs.resetPartial()
 }

@@ -39,8 +39,12 @@
 //   - A frame of StreamFrameMinBytes or more that is being assembled, of a key and version a
 //     StreamingHandler streams, reaches its FrameStream as it arrives: Arrived after each read
 //     (reads capped at streamReadBytes, so each piece is handled while it is in the CPU cache),
-//     with a body that only ever grows, never after a Close answer was queued; then ServeKafka
-//     with Request.Stream set, or Abandon if the connection closes first — exactly one of the two.
+//     with the bytes it has not consumed, never after a Close answer was queued; then ServeKafka
+//     with Request.Stream set and the unconsumed rest as Body, or Abandon if the connection
+//     closes first — exactly one of the two. A streamed frame larger than streamWindowBytes is
+//     assembled in a window: consumed bytes are dropped and their memory reused (it grows when
+//     the stream consumes nothing for longer than it holds), so reads land in memory still in
+//     the cache.
 //   - Every Part with Recycle set has its bytes put back into the pool exactly once: after the
 //     writev that carried them (gnet copies what the socket did not take), or when the connection
 //     closed first.

@@ -23,7 +23,8 @@ type Request struct {
 	Body     []byte   // bytes after the request header
 	Conn     ConnInfo // remote address, connection id
 	// Stream is what the handler's StreamFrame returned for this frame while its bytes arrived
-	// (StreamingHandler), or nil. ServeKafka owns it: it must finish or abandon it.
+	// (StreamingHandler), or nil. ServeKafka owns it: it must finish or abandon it. Body then
+	// holds only the body bytes the stream has not consumed.
 	Stream FrameStream
 }
 
@@ -115,10 +116,12 @@ type StreamingHandler interface {
 
 // FrameStream receives a frame's body as it arrives. Its methods run on the event loop.
 type FrameStream interface {
-	// Arrived is called with the body's bytes received so far. Each call's body extends the
-	// previous one's; bytes already passed never change, and stay valid until ServeKafka's answer
-	// or Abandon.
-	Arrived(body []byte)
+	// Arrived is called with the body's bytes received so far, less those the stream has
+	// consumed: it returns how many bytes at the front of body it is done with, and the next call
+	// (or ServeKafka's Request.Body) starts after them. Each call's body extends what the previous
+	// one left. netio may reuse consumed bytes' memory, so the stream must not keep them; the
+	// others stay valid until ServeKafka's answer or Abandon.
+	Arrived(body []byte) (consumed int)
 	// Abandon is called instead of ServeKafka when the frame will never be whole.
 	Abandon()
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// streamingHandler streams key 0 frames: its stream checks that each Arrived extends the last
-// one's bytes (a prefix of the body that ServeKafka then gets), and ServeKafka echoes how many
-// calls the stream saw and the body.
+// streamingHandler streams key 0 frames: its stream consumes half of what each Arrived passes and
+// checks that the next call starts with the rest; ServeKafka puts the consumed bytes and its Body
+// back together and echoes the whole body.
 type streamingHandler struct {
 	mu        sync.Mutex
 	streams   []*recordingStream
@@ -17,29 +17,40 @@ type streamingHandler struct {
 }
 
 type recordingStream struct {
-	h       *streamingHandler
-	seen    []byte // a copy of the longest body passed to Arrived
-	arrived int
-	errs    []string
+	h        *streamingHandler
+	hold     int    // consume nothing until the body passed is this long (an element larger than the window)
+	consumed []byte // a copy of every byte consumed so far
+	left     []byte // a copy of what the last Arrived left unconsumed
+	arrived  int
+	errs     []string
 }
 
 func (h *streamingHandler) StreamFrame(key, _ int16) FrameStream {
-	if key != 0 {
+	if key != 0 && key != 2 {
 		return nil
 	}
 	s := &recordingStream{h: h}
+	if key == 2 {
+		s.hold = streamWindowBytes + streamWindowBytes/2
+	}
 	h.mu.Lock()
 	h.streams = append(h.streams, s)
 	h.mu.Unlock()
 	return s
 }
 
-func (s *recordingStream) Arrived(body []byte) {
+func (s *recordingStream) Arrived(body []byte) int {
 	s.arrived++
-	if len(body) < len(s.seen) || !bytes.Equal(body[:len(s.seen)], s.seen) {
-		s.errs = append(s.errs, "Arrived's body does not extend the previous one")
+	if !bytes.HasPrefix(body, s.left) {
+		s.errs = append(s.errs, "Arrived's body does not start with what the last call left")
 	}
-	s.seen = append(s.seen[:0], body...)
+	n := len(body) / 2
+	if len(body) < s.hold {
+		n = 0
+	}
+	s.consumed = append(s.consumed, body[:n]...)
+	s.left = append(s.left[:0], body[n:]...)
+	return n
 }
 
 func (s *recordingStream) Abandon() {
@@ -49,18 +60,19 @@ func (s *recordingStream) Abandon() {
 }
 
 func (h *streamingHandler) ServeKafka(req *Request, w ResponseWriter) {
-	if req.APIKey == 0 && len(req.Body) >= StreamFrameMinBytes {
-		s, ok := req.Stream.(*recordingStream)
+	if s, ok := req.Stream.(*recordingStream); ok {
 		switch {
-		case !ok:
-			w.Respond(bytesOf([]byte("not streamed")))
-		case !bytes.Equal(req.Body[:len(s.seen)], s.seen) || len(s.errs) > 0:
+		case !bytes.HasPrefix(req.Body, s.left) || len(s.errs) > 0:
 			w.Respond(bytesOf([]byte("stream saw other bytes")))
 		case s.arrived < 2:
 			w.Respond(bytesOf([]byte("stream saw the frame in fewer than two pieces")))
 		default:
-			w.Respond(bytesOf(append([]byte("ok"), req.Body...)))
+			w.Respond(bytesOf(append(append([]byte("ok"), s.consumed...), req.Body...)))
 		}
+		return
+	}
+	if req.APIKey == 0 && len(req.Body) >= StreamFrameMinBytes {
+		w.Respond(bytesOf([]byte("not streamed")))
 		return
 	}
 	if req.Stream != nil {
@@ -71,14 +83,16 @@ func (h *streamingHandler) ServeKafka(req *Request, w ResponseWriter) {
 }
 
 // TestServerStreamsLargeFrames: a large frame of a key the handler streams reaches its stream
-// piece by piece as it arrives (each piece extending the last), then ServeKafka with the whole
-// body and the stream; small frames, and large ones of other keys, are not streamed; a stream whose
-// frame never completes is abandoned when the connection closes.
+// piece by piece as it arrives, each piece starting with what the stream left unconsumed, then
+// ServeKafka with the rest and the stream — through a window that drops consumed bytes, and
+// grows when the stream consumes nothing for longer than the window holds. Small frames, and large
+// ones of other keys, are not streamed; a stream whose frame never completes is abandoned when the
+// connection closes.
 func TestServerStreamsLargeFrames(t *testing.T) {
 	h := &streamingHandler{}
 	s := startServer(t, Config{}, h)
 	c := dial(t, s)
-	body := make([]byte, 3*StreamFrameMinBytes)
+	body := make([]byte, 2*streamWindowBytes) // larger than the window: served through it
 	for i := range body {
 		body[i] = byte(i * 31)
 	}
@@ -100,11 +114,14 @@ func TestServerStreamsLargeFrames(t *testing.T) {
 	expect(1, body)
 	sendSlowly(request(1, 3, 2, "stream", false, body)) // a key the handler does not stream
 	expect(2, body)
+	// A stream that consumes nothing until 3 MiB are in: the window grows to hold them.
+	sendSlowly(request(2, 3, 22, "stream", false, body))
+	expect(22, body)
 	small := body[:StreamFrameMinBytes/2]
 	sendSlowly(request(0, 3, 3, "stream", false, small))
 	expect(3, small)
-	if st := s.Stats(); st.RequestsStreamed != 1 || st.Requests != 3 {
-		t.Fatalf("Stats %+v: want 3 requests, 1 streamed", st)
+	if st := s.Stats(); st.RequestsStreamed != 2 || st.Requests != 4 {
+		t.Fatalf("Stats %+v: want 4 requests, 2 streamed", st)
 	}
 
 	// A frame cut off by the client: its stream is abandoned, and the server carries on.
@@ -113,7 +130,7 @@ func TestServerStreamsLargeFrames(t *testing.T) {
 	eventually(t, "the half frame streamed", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		return len(h.streams) == 2
+		return len(h.streams) == 3
 	})
 	_ = c.conn.Close()
 	eventually(t, "the cut-off frame's stream abandoned", func() bool {

@@ -216,9 +216,11 @@ func (fb *fuzzBroker) serve(t *testing.T, key, version int16, body []byte) {
 		// Half the inputs go the way netio hands over a large frame arriving in pieces: to the
 		// handler's stream, prefix by prefix, before ServeKafka (Produce v3+ only).
 		if req.Stream = fb.b.StreamFrame(key, version); req.Stream != nil {
+			off := 0
 			for n := 0; n < len(req.Body); n += 1 + len(body)%61 {
-				req.Stream.Arrived(req.Body[:n])
+				off += req.Stream.Arrived(req.Body[off:n])
 			}
+			req.Body = req.Body[off:]
 		}
 	}
 	fb.b.ServeKafka(req, w)

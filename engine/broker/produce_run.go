@@ -69,8 +69,14 @@ func (b *Broker) StreamFrame(apiKey, apiVersion int16) netio.FrameStream {
 	return newProduceRun(b, apiVersion)
 }
 
-// Arrived implements netio.FrameStream.
-func (run *produceRun) Arrived(body []byte) { run.advance(body) }
+// Arrived implements netio.FrameStream: it consumes every element it acted on, so finish sees
+// only the rest.
+func (run *produceRun) Arrived(body []byte) int {
+	run.advance(body)
+	n := run.done
+	run.done = 0
+	return n
+}
 
 // Abandon implements netio.FrameStream: the request will never be whole, so nothing is answered.
 // What was stored stays stored (and replicates); nobody waits for it.

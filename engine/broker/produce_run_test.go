@@ -14,17 +14,19 @@ import (
 )
 
 // streamProduce serves body as netio serves a streamed frame: StreamFrame, Arrived with every
-// prefix ending at a multiple of step, then ServeKafka's path with the whole body.
+// prefix ending at a multiple of step less what the stream consumed, then ServeKafka's path with
+// the rest.
 func streamProduce(t *testing.T, b *Broker, v int16, body []byte, step int, w netio.ResponseWriter) {
 	t.Helper()
 	s := b.StreamFrame(0, v)
 	if s == nil {
 		t.Fatalf("v%d: Produce not streamed", v)
 	}
+	off := 0 // what the stream consumed
 	for n := step; n < len(body); n += step {
-		s.Arrived(body[:n])
+		off += s.Arrived(body[off:n])
 	}
-	if !serveProduceWire(b, &netio.Request{APIKey: 0, APIVersion: v, Body: body, Stream: s}, w) {
+	if !serveProduceWire(b, &netio.Request{APIKey: 0, APIVersion: v, Body: body[off:], Stream: s}, w) {
 		t.Fatalf("v%d: wire path declined a streamed request", v)
 	}
 }
@@ -96,8 +98,8 @@ func TestProduceStreamedMalformedEnd(t *testing.T) {
 	// Abandoned after the first partition and half the second.
 	s := b.StreamFrame(0, 9)
 	firstEnd := len(body) - len(batch) - 2 // the second partition's records and tags remain
-	for n := 1; n < firstEnd+len(batch)/2; n++ {
-		s.Arrived(body[:n])
+	for n, off := 1, 0; n < firstEnd+len(batch)/2; n++ {
+		off += s.Arrived(body[off:n])
 	}
 	s.Abandon()
 	if leo := b.lookupPartition("a", 0).log.LogEndOffset(); leo != 3 {
