@@ -1045,14 +1045,15 @@ func TestControllerAutoLeaderRebalance(t *testing.T) {
 	other := pref%3 + 1
 	mc.stop(pref)
 	mc.waitImage(other, "leadership moved off the stopped preferred replica", func(img *meta.Image) error {
-		if p := img.Partition("rebalance", 0); p.Leader == pref || p.Leader == meta.NoLeader {
+		// Node other may not have applied the topic yet (the wait above was on node 1).
+		if p := img.Partition("rebalance", 0); p == nil || p.Leader == pref || p.Leader == meta.NoLeader {
 			return fmt.Errorf("partition %v", p)
 		}
 		return nil
 	})
 	mc.start(pref)
 	mc.waitImage(other, "the preferred replica leading again, unasked", func(img *meta.Image) error {
-		if p := img.Partition("rebalance", 0); p.Leader != pref {
+		if p := img.Partition("rebalance", 0); p == nil || p.Leader != pref {
 			return fmt.Errorf("partition %v", p)
 		}
 		return nil
