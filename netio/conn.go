@@ -102,7 +102,8 @@ func (cs *connState) readFrames() gnet.Action {
 			for cs.frameLeft > 0 && c.InboundBuffered() > 0 {
 				n, _ := c.Read(cs.room()) // room is never empty while bytes are to come
 				if n == 0 {
-					panic("BUG: netio: no room in the frame being assembled")
+					cs.srv.cfg.Logger.Error("BUG: netio: no room in the frame being assembled; closing the connection", "conn", cs.info.ID)
+					return gnet.Close
 				}
 				cs.partialN += n
 				cs.frameLeft -= n
@@ -309,9 +310,12 @@ func (cs *connState) streamArrived() {
 	closing := cs.closing
 	cs.mu.Unlock()
 	if closing {
-		return // no frame after a Close answer takes effect; OnClose abandons the stream
+		// No frame after a Close answer takes effect (OnClose abandons the stream): drop what
+		// arrived, so the window keeps room for the bytes still on their way.
+		cs.streamBody = cs.partialN
+	} else {
+		cs.streamBody += cs.stream.Arrived(cs.partial[cs.streamBody:cs.partialN])
 	}
-	cs.streamBody += cs.stream.Arrived(cs.partial[cs.streamBody:cs.partialN])
 	if cs.windowed {
 		cs.makeRoom()
 	}

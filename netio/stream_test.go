@@ -14,6 +14,7 @@ type streamingHandler struct {
 	mu        sync.Mutex
 	streams   []*recordingStream
 	abandoned int
+	parked    []ResponseWriter // key 3 requests, answered by the test
 }
 
 type recordingStream struct {
@@ -60,6 +61,12 @@ func (s *recordingStream) Abandon() {
 }
 
 func (h *streamingHandler) ServeKafka(req *Request, w ResponseWriter) {
+	if req.APIKey == 3 {
+		h.mu.Lock()
+		h.parked = append(h.parked, w)
+		h.mu.Unlock()
+		return
+	}
 	if s, ok := req.Stream.(*recordingStream); ok {
 		switch {
 		case !bytes.HasPrefix(req.Body, s.left) || len(s.errs) > 0:
@@ -141,4 +148,48 @@ func TestServerStreamsLargeFrames(t *testing.T) {
 	c = dial(t, s)
 	sendSlowly(request(0, 3, 5, "stream", false, body))
 	expect(5, body)
+}
+
+// TestServerStreamAfterClose: a Close answered (from another goroutine) while a large frame is
+// streaming behind an earlier request still pending: the rest of the frame reaches the stream no
+// more and is dropped as it arrives — the window keeps room for it — the earlier request's answer
+// still goes out, then the connection closes, the stream is abandoned, and the server serves
+// other connections.
+func TestServerStreamAfterClose(t *testing.T) {
+	h := &streamingHandler{}
+	s := startServer(t, Config{}, h)
+	c := dial(t, s)
+	body := make([]byte, 3*streamWindowBytes)
+	frame := request(0, 3, 3, "stream", false, body)
+	c.send(request(3, 0, 1, "stream", false, nil), request(3, 0, 2, "stream", false, nil))
+	c.send(frame[:streamWindowBytes/2])
+	eventually(t, "both parked and the large frame streaming", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.parked) == 2 && len(h.streams) == 1
+	})
+	h.mu.Lock()
+	first, second := h.parked[0], h.parked[1]
+	h.mu.Unlock()
+	second.Close() // the connection closes once the first is answered
+	// The rest of the frame, more than the window holds, arrives while the first is pending.
+	c.send(frame[streamWindowBytes/2:])
+	eventually(t, "the whole frame read", func() bool {
+		return s.Stats().BytesIn >= uint64(2*len(request(3, 0, 1, "stream", false, nil))+len(frame))
+	})
+	first.Respond(bytesOf([]byte("first")))
+	if corr, got := c.readResponse(); corr != 1 || string(got) != "first" {
+		t.Fatalf("response %d %q, want 1 \"first\"", corr, got)
+	}
+	c.expectClosed()
+	eventually(t, "the stream abandoned", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.abandoned == 1
+	})
+	other := dial(t, s)
+	other.send(request(1, 0, 9, "other", false, []byte("x")))
+	if corr, got := other.readResponse(); corr != 9 || string(got) != "okx" {
+		t.Fatalf("another connection: response %d %q, want 9 \"okx\"", corr, got)
+	}
 }
