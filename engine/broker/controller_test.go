@@ -963,7 +963,7 @@ func testControllerAdmin(t *testing.T, network bool) {
 		return nil
 	})
 	mc.waitImage(others[0], "pref back in the ISR of elect-0", func(img *meta.Image) error {
-		if p := img.Partition("elect", 0); !p.InISR(pref) {
+		if p := img.Partition("elect", 0); p == nil || !p.InISR(pref) {
 			return fmt.Errorf("partition %v", p)
 		}
 		return nil
@@ -972,7 +972,7 @@ func testControllerAdmin(t *testing.T, network bool) {
 		t.Fatalf("preferred election: %v", err)
 	}
 	mc.waitImage(others[0], "the preferred replica leading", func(img *meta.Image) error {
-		if p := img.Partition("elect", 0); p.Leader != pref {
+		if p := img.Partition("elect", 0); p == nil || p.Leader != pref {
 			return fmt.Errorf("partition %v, want leader %d", p, pref)
 		}
 		return nil
