@@ -95,15 +95,16 @@ type InPlaceHandler interface {
 }
 
 // StreamingHandler is a Handler that acts on a large frame while its bytes are still arriving, so
-// that it handles each part while the part is in the CPU cache: a 12 MB Produce request no
-// longer fits there by the time its last byte has arrived, and every byte read back cold costs
-// about as much as the copy that brought it in (results/broker.md, "streamed Produce").
+// that it handles each part while the part is in the CPU cache: a 10 MB Produce request no longer
+// is there by the time its last byte has arrived, and whoever touches its bytes first pays for
+// the cache misses (results/broker.md, "fourth pass: streamed Produce").
 //
 // For a frame of at least StreamFrameMinBytes that does not arrive whole, netio calls StreamFrame
-// once the request header is in. If it returns a FrameStream, netio calls its Arrived with the
-// body received so far each time more arrives, and then ServeKafka with the whole body and the
-// stream as Request.Stream — or Abandon, if the connection closes first. Arrived is never called
-// after the connection has been told to Close.
+// once the request header is in. If it returns a FrameStream, netio calls its Arrived each time
+// more of the body arrives (see FrameStream), and then ServeKafka with the stream as
+// Request.Stream and the body bytes the stream did not consume as Request.Body — or Abandon, if
+// the connection closes first. Arrived is never called after the connection has been told to
+// Close.
 //
 // What this changes for the handler: it acts on a request before knowing that the rest of it is
 // well formed, or that it will arrive at all.
