@@ -27,6 +27,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/engine/record"
 	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
@@ -187,9 +188,10 @@ func (b *Broker) awaitHighWatermark(waits []durableWait, deadline time.Time, fai
 // replicationOutcome: errNone once the HW has passed the batch, -1 while it may still,
 // NOT_LEADER_OR_FOLLOWER once this broker no longer leads in the batch's epoch.
 func (p *partition) replicationOutcome(dw durableWait) int16 {
-	rp := p.replica.Load()
-	if v := rp.View(); v.Role != replica.RoleLeader || v.LeaderEpoch != dw.leaderEpoch {
-		return errNotLeaderOrFollower
+	if rp := p.replica.Load(); rp != nil {
+		if v := rp.View(); v.Role != replica.RoleLeader || v.LeaderEpoch != dw.leaderEpoch {
+			return errNotLeaderOrFollower
+		}
 	}
 	if p.log.HighWatermark() >= dw.offset {
 		return errNone
@@ -317,6 +319,10 @@ func (p *partition) produce(records []byte, version, acks int16) (produceResult,
 			return res, u
 		}
 		res.leaderEpoch, res.awaitHighWatermark = epoch, acks == -1
+	} else {
+		// The only replica: with write-behind the high watermark follows the write, and
+		// acks=all waits for it, as it would for followers.
+		res.awaitHighWatermark = acks == -1 && p.log.WriteMode() == log.WriteDirect
 	}
 	var st *producerState
 	if pid := batch.ProducerID(); pid >= 0 {

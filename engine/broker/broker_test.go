@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -91,8 +92,15 @@ func consumeAll(t *testing.T, tb *testBroker, topic string, n int) []*kgo.Record
 }
 
 func TestFranzGoProduceConsumeAcrossRestart(t *testing.T) {
+	for _, mode := range []log.WriteMode{log.WriteBuffered, log.WriteDirect} {
+		t.Run(mode.String(), func(t *testing.T) { testProduceConsumeAcrossRestart(t, mode) })
+	}
+}
+
+func testProduceConsumeAcrossRestart(t *testing.T, mode log.WriteMode) {
 	dir := t.TempDir()
-	tb := startBroker(t, dir)
+	withMode := func(c *Config) { c.LogDefaults.WriteMode = mode }
+	tb := startBroker(t, dir, withMode)
 	adm := kadm.NewClient(tb.client())
 	ctx := context.Background()
 	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
@@ -105,6 +113,12 @@ func TestFranzGoProduceConsumeAcrossRestart(t *testing.T) {
 		prod.Produce(ctx, r, func(r *kgo.Record, err error) {
 			if err != nil {
 				t.Errorf("produce: %v", err)
+				return
+			}
+			// acks=all: answered only once the record is committed (and, with write-behind,
+			// written), so the high watermark has passed it.
+			if hw := tb.b.lookupPartition("orders", r.Partition).log.HighWatermark(); hw <= r.Offset {
+				t.Errorf("partition %d: acks=all answered for offset %d with the high watermark at %d", r.Partition, r.Offset, hw)
 			}
 		})
 	}
@@ -132,7 +146,7 @@ func TestFranzGoProduceConsumeAcrossRestart(t *testing.T) {
 	check(consumeAll(t, tb, "orders", n))
 
 	tb.stop()
-	tb = startBroker(t, dir)
+	tb = startBroker(t, dir, withMode)
 	check(consumeAll(t, tb, "orders", n))
 	// Offsets survive: the end offsets add up to n.
 	ends, err := kadm.NewClient(tb.client()).ListEndOffsets(ctx, "orders")

@@ -74,9 +74,22 @@ func newTopicID() [16]byte {
 
 // openPartition opens (or creates) a partition's log.
 func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, error) {
+	if t.name == offsetsTopic {
+		// Group state keeps Kafka's write path whatever log.write.mode says: its appends are few
+		// and small, and its applier follows the high watermark.
+		cfg.WriteMode = log.WriteBuffered
+	}
 	l, err := log.Open(partitionDir(b.cfg.LogDir, t.name, p), cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.WriteMode == log.WriteDirect {
+		// Parked fetches and acks=all answers wait for what the writer publishes.
+		l.SetWrittenHook(b.notifyAppend)
+		if !l.DirectIO() {
+			b.logger.Warn("log.write.mode=direct: the file system refuses O_DIRECT; writing behind through the page cache",
+				"topic", t.name, "partition", p)
+		}
 	}
 	if n := l.CommittedLostOnOpen(); n > 0 {
 		b.logger.Error("log recovery lost committed records: a replica holding them must lead", "topic", t.name, "partition", p,

@@ -33,6 +33,10 @@ type Config struct {
 	// file blocks are reserved this far ahead of its data (segment.go preallocate). 0: never.
 	PreallocateBytes int64
 
+	// WriteMode (broker property log.write.mode, Sluice's own): buffered (Kafka's pwrite into the
+	// page cache) or direct (write-behind with O_DIRECT, writebehind.go). Read by Open only.
+	WriteMode WriteMode
+
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
 	Now func() time.Time
 }

@@ -10,6 +10,9 @@ func (l *Log) crash() {
 	defer l.mu.Unlock()
 	l.closed = true
 	l.rollSync.Wait()
+	if l.wb != nil {
+		l.wb.stop() // what was not written yet is lost, as in a killed process
+	}
 	for _, s := range *l.segments.Load() {
 		s.release()
 	}
@@ -22,5 +25,15 @@ func waitTrimmer(t interface{ Fatal(...any) }) {
 			t.Fatal("the page-cache trimmer did not finish its queue within 10 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitWritten waits until write-behind has written and published everything appended (no-op in
+// buffered mode).
+func (l *Log) waitWritten(t interface{ Fatal(...any) }) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.drainLocked(); err != nil {
+		t.Fatal("write-behind drain: ", err)
 	}
 }

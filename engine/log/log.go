@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sluicemq/sluice/engine/record"
 )
 
@@ -41,6 +43,17 @@ type Log struct {
 	logEndOffset   atomic.Int64
 	highWatermark  atomic.Int64
 	logStartOffset atomic.Int64
+	// readableEnd: the offset after the last batch readers may see. In buffered mode the log end
+	// offset; with write-behind (wb != nil) the end of what is written (writebehind.go).
+	readableEnd atomic.Int64
+
+	// Write-behind only (nil in buffered mode): the ring and its writer; hwMu orders updates of
+	// the high watermark, which is the one the partition layer asked for (hwWanted) capped at
+	// readableEnd; onWritten is called after the writer publishes batches.
+	wb        *writeBehind
+	hwMu      sync.Mutex
+	hwWanted  int64
+	onWritten atomic.Pointer[func()]
 
 	mu     sync.Mutex // the writer lock: append, roll, truncate, delete, close
 	closed bool
@@ -122,8 +135,98 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := l.load(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
+	if cfg.WriteMode == WriteDirect {
+		if err := l.startWriteBehind(); err != nil {
+			for _, s := range *l.segments.Load() {
+				s.release()
+			}
+			return nil, fmt.Errorf("open log %s: %w", dir, err)
+		}
+	}
 	l.flush.start(l)
 	return l, nil
+}
+
+// startWriteBehind starts log.write.mode=direct (writebehind.go) on the loaded log.
+func (l *Log) startWriteBehind() error {
+	wb, err := newWriteBehind(l)
+	if err != nil {
+		return err
+	}
+	l.hwWanted = l.highWatermark.Load()
+	l.wb = wb
+	if err := l.attachWriterLocked(); err != nil {
+		_ = unix.Munmap(wb.mem)
+		return err
+	}
+	go wb.run()
+	return nil
+}
+
+// attachWriterLocked points the write-behind at the active segment's end when it is not there
+// already (after load, roll and truncation). Caller holds l.mu (or is Open); the ring is drained.
+func (l *Log) attachWriterLocked() error {
+	segs := *l.segments.Load()
+	s := segs[len(segs)-1]
+	if l.wb.attached(s) {
+		return nil
+	}
+	f, direct, err := openForWrite(l.dir, s)
+	if err != nil {
+		return fmt.Errorf("segment %d: open for write-behind: %w", s.base, err)
+	}
+	return l.wb.attach(s, f, direct)
+}
+
+// WriteMode is the mode the log was opened with (log.write.mode).
+func (l *Log) WriteMode() WriteMode {
+	if l.wb != nil {
+		return WriteDirect
+	}
+	return WriteBuffered
+}
+
+// DirectIO reports whether write-behind writes bypass the page cache (O_DIRECT); false in
+// buffered mode and where the file system refuses O_DIRECT (writes then go through the cache).
+func (l *Log) DirectIO() bool {
+	if l.wb == nil {
+		return false
+	}
+	l.wb.mu.Lock()
+	defer l.wb.mu.Unlock()
+	return l.wb.direct
+}
+
+// SetWrittenHook sets fn to be called (on the writer goroutine) each time write-behind publishes
+// batches, so waiters for data or for the high watermark can look again. No-op in buffered mode,
+// where an append publishes at once.
+func (l *Log) SetWrittenHook(fn func()) { l.onWritten.Store(&fn) }
+
+// afterWrite runs on the writer goroutine after it published batches.
+func (l *Log) afterWrite() {
+	l.hwMu.Lock()
+	l.applyHighWatermarkLocked()
+	l.hwMu.Unlock()
+	if fn := l.onWritten.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// drainLocked waits for write-behind to write everything appended (nil in buffered mode).
+// Caller holds l.mu, so no append races it.
+func (l *Log) drainLocked() error {
+	if l.wb == nil {
+		return nil
+	}
+	return l.wb.drain()
+}
+
+// readable is the offset after the last batch readers may see.
+func (l *Log) readable() int64 {
+	if l.wb == nil {
+		return l.logEndOffset.Load()
+	}
+	return l.readableEnd.Load()
 }
 
 // CommittedLostOnOpen is how many offsets below the high watermark checkpointed by the previous
@@ -153,8 +256,16 @@ func (l *Log) HighWatermark() int64  { return l.highWatermark.Load() }
 func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
 
 // SetHighWatermark publishes a new high watermark (the partition layer owns its rules). It is
-// clamped to [LogStartOffset, LogEndOffset].
+// clamped to [LogStartOffset, LogEndOffset], and with write-behind to what is written: the rest
+// follows when the writer publishes it.
 func (l *Log) SetHighWatermark(hw int64) {
+	if l.wb != nil {
+		l.hwMu.Lock()
+		l.hwWanted = hw
+		l.applyHighWatermarkLocked()
+		l.hwMu.Unlock()
+		return
+	}
 	if leo := l.logEndOffset.Load(); hw > leo {
 		hw = leo
 	}
@@ -162,6 +273,25 @@ func (l *Log) SetHighWatermark(hw int64) {
 		hw = ls
 	}
 	l.highWatermark.Store(hw)
+}
+
+// applyHighWatermarkLocked publishes hwWanted capped at what is written. l.hwMu held.
+func (l *Log) applyHighWatermarkLocked() {
+	hw := min(l.hwWanted, l.readableEnd.Load(), l.logEndOffset.Load())
+	if ls := l.logStartOffset.Load(); hw < ls {
+		hw = ls
+	}
+	l.highWatermark.Store(hw)
+}
+
+// lowerHighWatermark caps the high watermark at leo (truncation).
+func (l *Log) lowerHighWatermark(leo int64) {
+	l.hwMu.Lock()
+	defer l.hwMu.Unlock()
+	l.hwWanted = min(l.hwWanted, leo)
+	if l.highWatermark.Load() > leo {
+		l.highWatermark.Store(leo)
+	}
 }
 
 // Size is the number of bytes in all segments.
@@ -231,14 +361,19 @@ func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
 	nowMs := cfg.now().UnixMilli()
+	prev := active.size.Load()
+	if l.wb != nil {
+		prev = l.wb.position()
+	}
 	// Every step that can fail on a full or failing disk (roll, leader epoch checkpoint, the write
 	// itself) leaves the log as it was: nothing published, the log end offset unmoved, so the
 	// caller answers KAFKA_STORAGE_ERROR and the next append retries from the same state.
-	if active.needsRoll(int64(len(b)), b.BaseOffset(), b.LastOffset(), nowMs, cfg) {
+	if active.needsRoll(prev, int64(len(b)), b.BaseOffset(), b.LastOffset(), nowMs, cfg) {
 		var err error
 		if active, err = l.rollLocked(b.BaseOffset()); err != nil {
 			return AppendInfo{}, err
 		}
+		prev = active.size.Load()
 	}
 	// The epoch goes first: an epoch starting at the log end with no batch yet is a state the log
 	// already knows (a new leader before its first write); a batch without its epoch is not.
@@ -246,8 +381,7 @@ func (l *Log) appendLocked(b record.Batch) (AppendInfo, error) {
 		l.unassignEpoch(b.PartitionLeaderEpoch(), b.BaseOffset())
 		return AppendInfo{}, fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
-	prev := active.size.Load()
-	if err := active.append(b, nowMs, cfg); err != nil {
+	if err := active.append(b, prev, nowMs, cfg, l.wb); err != nil {
 		return AppendInfo{}, err
 	}
 	l.trimPageCache(active, prev, prev+int64(len(b)), cfg.PageCacheTailBytes, nowMs)
@@ -265,6 +399,16 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	segs := *l.segments.Load()
 	old := segs[len(segs)-1]
 	cfg := l.cfg.Load()
+	if l.wb != nil {
+		// Write-behind: the old segment is written whole and cut to its data (no zero padding
+		// left for recovery to stop at) before the next segment exists.
+		if err := l.wb.drain(); err != nil {
+			return nil, err
+		}
+		if err := old.truncateFile(old.size.Load()); err != nil {
+			return nil, fmt.Errorf("segment %d: cut to its data: %w", old.base, err)
+		}
+	}
 	if old.size.Load() == 0 {
 		// Nothing in it: reuse is impossible if base moved (truncate-fully); replace it.
 		if old.base == base {
@@ -277,10 +421,27 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("roll to segment %d: %w", base, err)
 	}
+	var wf *os.File
+	var direct bool
+	if l.wb != nil {
+		if wf, direct, err = openForWrite(l.dir, s); err != nil {
+			removeSegmentFiles(l.dir, s)
+			s.release()
+			return nil, fmt.Errorf("roll to segment %d: open for write-behind: %w", base, err)
+		}
+	}
 	if err := old.seal(); err != nil {
+		if wf != nil {
+			wf.Close()
+		}
 		removeSegmentFiles(l.dir, s)
 		s.release()
 		return nil, errors.Join(fmt.Errorf("seal segment %d: %w", old.base, err), l.reactivateLastLocked())
+	}
+	if l.wb != nil {
+		if err := l.wb.attach(s, wf, direct); err != nil {
+			return nil, err // unreachable for an empty segment (nothing to read back)
+		}
 	}
 	var next []*segment
 	if old.size.Load() == 0 {
@@ -326,8 +487,8 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		if offset < start || offset > leo {
 			return Region{}, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, start, leo)
 		}
-		if upTo > leo {
-			upTo = leo
+		if r := l.readable(); upTo > r {
+			upTo = r // write-behind: appended but not yet written reads as not yet there
 		}
 		if offset >= upTo {
 			return Region{FirstOffset: offset}, nil
@@ -377,7 +538,7 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 // batch's base offset (Sluice never decompresses on the broker).
 func (l *Log) OffsetForTimestamp(ts int64) (int64, bool, error) {
 	segs := *l.segments.Load()
-	hw := l.logEndOffset.Load()
+	hw := l.readable()
 	start := l.logStartOffset.Load()
 	for _, s := range segs {
 		if s.maxTimestamp.Load() < ts || !s.acquire() {
@@ -436,6 +597,17 @@ func (l *Log) Truncate(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
+	if err := l.drainLocked(); err != nil {
+		return err
+	}
+	err := l.truncateLocked(offset)
+	if l.wb != nil {
+		err = errors.Join(err, l.attachWriterLocked())
+	}
+	return err
+}
+
+func (l *Log) truncateLocked(offset int64) error {
 	if offset >= l.logEndOffset.Load() {
 		// Nothing to cut, but an epoch that started at the log end without writing a batch (this
 		// log led briefly and wrote nothing) must go: the next leader's epochs follow from here.
@@ -490,10 +662,9 @@ func (l *Log) dropFromLocked(segs []*segment, i int) error {
 
 func (l *Log) afterTruncateLocked(leo int64) {
 	l.logEndOffset.Store(leo)
+	l.readableEnd.Store(leo)
 	l.truncateEpochsFromEnd(leo)
-	if l.highWatermark.Load() > leo {
-		l.highWatermark.Store(leo)
-	}
+	l.lowerHighWatermark(leo)
 	l.flush.clampRecoveryPoint(leo)
 	l.writeCheckpoint()
 }
@@ -560,7 +731,14 @@ func (l *Log) TruncateFully(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
-	return l.truncateFullyLocked(offset)
+	if err := l.drainLocked(); err != nil {
+		return err
+	}
+	err := l.truncateFullyLocked(offset)
+	if l.wb != nil {
+		err = errors.Join(err, l.attachWriterLocked())
+	}
+	return err
 }
 
 // truncateFullyLocked empties the log and restarts it at offset (a follower far behind).
@@ -579,7 +757,11 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.publish([]*segment{s})
 	l.logStartOffset.Store(offset)
 	l.logEndOffset.Store(offset)
+	l.readableEnd.Store(offset)
+	l.hwMu.Lock()
+	l.hwWanted = offset
 	l.highWatermark.Store(offset)
+	l.hwMu.Unlock()
 	l.truncateEpochsFromEnd(0) // every epoch goes: none of their batches is left
 	l.flush.clampRecoveryPoint(offset)
 	l.writeCheckpoint()
@@ -654,6 +836,18 @@ func (l *Log) Close() error {
 	l.rollSync.Wait()
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
+	if l.wb != nil {
+		// What the writer cannot write now is lost: no clean-shutdown marker, so the next Open
+		// rescans the active segment and cuts it at the last whole batch on disk.
+		drainErr := l.wb.drain()
+		l.wb.stop()
+		if drainErr != nil {
+			for _, s := range segs {
+				s.release()
+			}
+			return drainErr
+		}
+	}
 	if failed := l.offline(); failed != nil {
 		// No clean-shutdown marker and no flush: the next Open must rescan from the recovery
 		// point, which never moved past what the failed fsync covered.

@@ -154,6 +154,7 @@ func (l *Log) load() error {
 	}
 	l.logStartOffset.Store(logStart)
 	l.logEndOffset.Store(leo)
+	l.readableEnd.Store(leo)
 	if ckpt.highWatermark > leo {
 		l.committedLost = ckpt.highWatermark - max(leo, logStart)
 	}

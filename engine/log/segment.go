@@ -126,8 +126,8 @@ func (s *segment) closeFiles() {
 }
 
 // needsRoll reports whether appending n more bytes must go to a new segment.
-func (s *segment) needsRoll(n int64, nextOffset int64, lastOffset int64, nowMs int64, cfg *Config) bool {
-	size := s.size.Load()
+// size is the segment's appended size (with write-behind, ahead of the published one).
+func (s *segment) needsRoll(size, n int64, nextOffset int64, lastOffset int64, nowMs int64, cfg *Config) bool {
 	if size == 0 {
 		return false // an empty segment takes any batch (an oversize one gets a segment of its own)
 	}
@@ -137,15 +137,20 @@ func (s *segment) needsRoll(n int64, nextOffset int64, lastOffset int64, nowMs i
 		lastOffset-s.base > maxRelativeOffset
 }
 
-// append writes one batch (offsets already assigned) at the end of the segment and publishes it.
-// Writer only. The batch's bytes reach the page cache with one pwrite; a failed or short write
-// (ENOSPC, EIO) publishes nothing and the file is cut back to the published size, so no part of
-// the batch lingers for recovery to misread or to hold disk space. If even that truncate fails,
-// the next append overwrites the torn bytes and Close truncates to the published size.
-func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
-	pos := s.size.Load()
+// append writes one batch (offsets already assigned) at pos, the end of the segment, and
+// publishes it. Writer only. The batch's bytes reach the page cache with one pwrite; a failed or
+// short write (ENOSPC, EIO) publishes nothing and the file is cut back to the published size, so
+// no part of the batch lingers for recovery to misread or to hold disk space. If even that
+// truncate fails, the next append overwrites the torn bytes and Close truncates to the published
+// size. With write-behind (wb != nil) the batch goes into the ring instead, and the writer
+// publishes it once written (writebehind.go).
+func (s *segment) append(b record.Batch, pos int64, nowMs int64, cfg *Config, wb *writeBehind) error {
 	s.preallocate(pos+int64(len(b)), cfg)
-	if _, err := s.writeAt(b, pos); err != nil {
+	if wb != nil {
+		if err := wb.append(b, b.NextOffset()); err != nil {
+			return err
+		}
+	} else if _, err := s.writeAt(b, pos); err != nil {
 		return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.truncateFile(pos))
 	}
 	if s.rolledAt < 0 {
@@ -153,8 +158,10 @@ func (s *segment) append(b record.Batch, nowMs int64, cfg *Config) error {
 	}
 	s.indexBatch(b, pos, cfg)
 	s.dirty = true
-	s.next.Store(b.NextOffset())
-	s.size.Store(pos + int64(len(b)))
+	if wb == nil {
+		s.next.Store(b.NextOffset())
+		s.size.Store(pos + int64(len(b)))
+	}
 	return nil
 }
 

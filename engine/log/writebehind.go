@@ -1,0 +1,348 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Write-behind (broker property log.write.mode=direct; Sluice's own, default buffered).
+//
+// Why: a buffered pwrite spends most of its time in the kernel's page-cache bookkeeping (ext4's
+// delayed allocation and buffer heads, then the writeback and freeing of those pages): 58 % of
+// the broker's CPU at one partition (results/broker.md, "fourth pass"). A write with O_DIRECT
+// skips the page cache, but blocking the append on it costs the producer its round trip.
+//
+// How: Append copies each batch into the log's ring (writeBehindBytes, page-aligned memory) and
+// returns; one writer goroutine per log writes what the ring holds with O_DIRECT, as much as has
+// accumulated in one pwritev, and publishes the batches it covered. A write must cover whole
+// 4 KiB blocks, so the last, partly filled block is written from a zero-padded copy and written
+// again, with more data, by the next write; the ring keeps that block's bytes until then.
+//
+// Invariants:
+//   - The ring holds the file's bytes [alignDown(written), appended), and appended −
+//     alignDown(written) ≤ writeBehindBytes: Append waits for room (backpressure at disk speed).
+//   - A batch is published (segment size and next offset, Log.readableEnd) only once every byte
+//     of it is on disk, so readers (Read, sendfile) never see bytes that are not in the file. The
+//     high watermark never passes readableEnd (SetHighWatermark), so an acks=all answer means
+//     "written by every in-sync replica's leader", and consumers never read what a process crash
+//     could lose.
+//   - The file may end with zero padding up to the next 4 KiB boundary past the published data.
+//     Roll, Truncate and Close drain the ring first and cut the file to its data; after a crash,
+//     recovery cuts at the padding as at any torn tail.
+//   - Everything that changes the active segment other than Append (roll, Truncate, Flush,
+//     Close) drains the ring first under the writer lock, so it sees the published state equal to
+//     the appended one, as in buffered mode.
+//
+// Durability: an acks=0/1 answer is given once the batch is in the ring, before it is written. A
+// process killed in that window (typically well under a millisecond of data, at most the ring)
+// loses those records, where Kafka's page cache would keep them; an OS crash loses unflushed data
+// in both. acks=all waits for the write (see above). Flush, flush.messages and flush.ms drain the
+// ring before their fsync. A write error is retried every writeRetryInterval; while it persists,
+// new appends fail (KAFKA_STORAGE_ERROR) and so do Flush and roll.
+const (
+	writeBehindBytes   = 4 << 20 // the ring, per log: the prototype's measured chunk size
+	directAlign        = 4096    // O_DIRECT alignment of positions, lengths and memory
+	writeRetryInterval = 100 * time.Millisecond
+)
+
+// WriteMode is how appends reach the disk (broker property log.write.mode).
+type WriteMode uint8
+
+const (
+	// WriteBuffered: pwrite into the page cache, as Kafka (the default).
+	WriteBuffered WriteMode = iota
+	// WriteDirect: write-behind through an O_DIRECT descriptor (writebehind.go).
+	WriteDirect
+)
+
+func (m WriteMode) String() string {
+	if m == WriteDirect {
+		return "direct"
+	}
+	return "buffered"
+}
+
+// ParseWriteMode parses a log.write.mode value.
+func ParseWriteMode(s string) (WriteMode, error) {
+	switch s {
+	case "buffered":
+		return WriteBuffered, nil
+	case "direct":
+		return WriteDirect, nil
+	}
+	return WriteBuffered, fmt.Errorf("log.write.mode %q: want buffered or direct", s)
+}
+
+// pendingBatch is an appended batch not yet published: where it ends and the offset after it.
+type pendingBatch struct{ end, next int64 }
+
+type writeBehind struct {
+	l    *Log
+	mem  []byte // mmap'd: ring, then one block for the padded tail
+	ring []byte
+	tail []byte
+
+	mu       sync.Mutex
+	cond     sync.Cond // appended or written moved, err changed, or stopping
+	seg      *segment  // the active segment; changed only by attach, drained
+	file     *os.File  // seg's file opened for writing with O_DIRECT (or without: see direct)
+	direct   bool      // file has O_DIRECT (false where the file system refuses it)
+	appended int64     // file position after the last byte copied into the ring
+	written  int64     // file position after the last byte written
+	pending  []pendingBatch
+	head     int // pending[head:] are unpublished
+	err      error
+	stopping bool
+
+	done   chan struct{}
+	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
+	writes atomic.Int64  // pwritev calls that succeeded (tests)
+}
+
+// directWriteHook, when set (tests only), runs before each write-behind write of n bytes at pos;
+// an error stands in for the write's.
+var directWriteHook atomic.Pointer[func(s *segment, pos int64, n int) error]
+
+func newWriteBehind(l *Log) (*writeBehind, error) {
+	mem, err := unix.Mmap(-1, 0, writeBehindBytes+directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("write-behind ring: %w", err)
+	}
+	wb := &writeBehind{l: l, mem: mem, ring: mem[:writeBehindBytes], tail: mem[writeBehindBytes:], done: make(chan struct{})}
+	wb.cond.L = &wb.mu
+	return wb, nil
+}
+
+// openForWrite opens s's file for the writer: O_DIRECT where the file system allows it.
+func openForWrite(dir string, s *segment) (f *os.File, direct bool, err error) {
+	path := segmentPath(dir, s.base, ".log")
+	f, err = os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return nil, false, err
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY, 0)
+	return f, false, err
+}
+
+// attach makes s the segment appends go to, from its published size on. The ring must be
+// drained; the writer lock is held. The partly filled block at the end is read back into the ring
+// (the next write rewrites it whole).
+func (wb *writeBehind) attach(s *segment, f *os.File, direct bool) error {
+	size := s.size.Load()
+	from := size &^ (directAlign - 1)
+	if size > from {
+		i := from % writeBehindBytes
+		if n, err := s.file.ReadAt(wb.ring[i:i+(size-from)], from); int64(n) < size-from {
+			f.Close()
+			return fmt.Errorf("segment %d: read back its last block: %w", s.base, err)
+		}
+	}
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	if wb.appended != wb.written {
+		panic("BUG: write-behind attached before draining")
+	}
+	if wb.file != nil {
+		wb.file.Close()
+	}
+	wb.seg, wb.file, wb.direct = s, f, direct
+	wb.appended, wb.written = size, size
+	wb.pending, wb.head = wb.pending[:0], 0
+	return nil
+}
+
+// attached reports whether appends go to s at its published size (nothing to re-attach).
+func (wb *writeBehind) attached(s *segment) bool {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	return wb.seg == s && wb.appended == s.size.Load()
+}
+
+// position is where the next appended byte goes. Writer lock held.
+func (wb *writeBehind) position() int64 {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	return wb.appended
+}
+
+// append copies p (one batch whose next offset is next) into the ring, waiting for room, and
+// wakes the writer. A pending write error refuses the batch before any of it is copied; once
+// copying has begun it waits for the writer, which retries. Writer lock held. Allocation budget:
+// 0 (pending grows to its steady size once).
+func (wb *writeBehind) append(p []byte, next int64) error {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	if wb.err != nil {
+		return fmt.Errorf("segment %d: write-behind: %w", wb.seg.base, wb.err)
+	}
+	if wb.stopping {
+		return ErrClosed
+	}
+	for len(p) > 0 {
+		room := wb.written&^(directAlign-1) + writeBehindBytes - wb.appended
+		for room == 0 {
+			wb.cond.Wait()
+			room = wb.written&^(directAlign-1) + writeBehindBytes - wb.appended
+		}
+		i := wb.appended % writeBehindBytes
+		n := int64(copy(wb.ring[i:min(i+room, writeBehindBytes)], p))
+		p = p[n:]
+		wb.appended += n
+		wb.cond.Broadcast()
+	}
+	wb.pending = append(wb.pending, pendingBatch{end: wb.appended, next: next})
+	return nil
+}
+
+// drain waits until everything appended is written and published, or a write fails.
+func (wb *writeBehind) drain() error {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	for wb.written < wb.appended && wb.err == nil && !wb.stopping {
+		wb.cond.Wait()
+	}
+	if wb.written < wb.appended {
+		if wb.err != nil {
+			return fmt.Errorf("segment %d: write-behind: %w", wb.seg.base, wb.err)
+		}
+		return ErrClosed
+	}
+	return nil
+}
+
+// run is the writer goroutine.
+func (wb *writeBehind) run() {
+	defer close(wb.done)
+	wb.mu.Lock()
+	for {
+		for wb.written == wb.appended && !wb.stopping {
+			wb.cond.Wait()
+		}
+		if wb.stopping {
+			wb.mu.Unlock()
+			return
+		}
+		from, to := wb.written&^(directAlign-1), wb.appended
+		s, fd := wb.seg, int(wb.file.Fd())
+		full := to &^ (directAlign - 1)
+		iov := wb.iov[:0]
+		iov = wb.ringSpans(iov, from, full)
+		if full < to {
+			// The last block is partly filled: write a zero-padded copy, so appends may go on
+			// filling the ring's own copy while the write runs.
+			i := full % writeBehindBytes
+			clear(wb.tail[copy(wb.tail, wb.ring[i:i+(to-full)]):])
+			iov = append(iov, iovec(wb.tail))
+		}
+		wb.mu.Unlock()
+		err := wb.write(s, fd, iov, from)
+		wb.mu.Lock()
+		if err != nil {
+			wb.err = err
+			wb.cond.Broadcast()
+			wb.mu.Unlock()
+			time.Sleep(writeRetryInterval)
+			wb.mu.Lock()
+			continue
+		}
+		wb.err = nil
+		wb.written = to
+		published := wb.publishLocked(s, to)
+		wb.cond.Broadcast()
+		if published {
+			wb.mu.Unlock()
+			wb.l.afterWrite()
+			wb.mu.Lock()
+		}
+	}
+}
+
+// ringSpans appends the ring's pieces holding file bytes [from, to) (a span may wrap).
+func (wb *writeBehind) ringSpans(iov []unix.Iovec, from, to int64) []unix.Iovec {
+	if to <= from {
+		return iov
+	}
+	i, n := from%writeBehindBytes, to-from
+	if i+n <= writeBehindBytes {
+		return append(iov, iovec(wb.ring[i:i+n]))
+	}
+	return append(iov, iovec(wb.ring[i:]), iovec(wb.ring[:i+n-writeBehindBytes]))
+}
+
+func iovec(p []byte) unix.Iovec {
+	v := unix.Iovec{Base: &p[0]}
+	v.SetLen(len(p))
+	return v
+}
+
+// write writes iov at pos with one pwritev (a short write is an error: the next try writes it
+// all again).
+func (wb *writeBehind) write(s *segment, fd int, iov []unix.Iovec, pos int64) error {
+	var total int
+	for _, v := range iov {
+		total += int(v.Len)
+	}
+	if h := directWriteHook.Load(); h != nil {
+		if err := (*h)(s, pos, total); err != nil {
+			return err
+		}
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_PWRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), uintptr(pos), 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("write at %d: %w", pos, errno)
+	}
+	if int(n) != total {
+		return fmt.Errorf("write at %d: short write (%d of %d bytes)", pos, n, total)
+	}
+	wb.writes.Add(1)
+	return nil
+}
+
+// publishLocked publishes the pending batches that end at or before to, and reports whether any
+// did. wb.mu held.
+func (wb *writeBehind) publishLocked(s *segment, to int64) bool {
+	var last pendingBatch
+	for wb.head < len(wb.pending) && wb.pending[wb.head].end <= to {
+		last = wb.pending[wb.head]
+		wb.head++
+	}
+	if last.end == 0 {
+		return false
+	}
+	switch {
+	case wb.head == len(wb.pending):
+		wb.pending, wb.head = wb.pending[:0], 0
+	case wb.head >= len(wb.pending)/2:
+		n := copy(wb.pending, wb.pending[wb.head:])
+		wb.pending, wb.head = wb.pending[:n], 0
+	}
+	// Segment first, then the log's readable end: a reader that sees the new end finds the bytes.
+	s.next.Store(last.next)
+	s.size.Store(last.end)
+	wb.l.readableEnd.Store(last.next)
+	return true
+}
+
+// stop ends the writer goroutine without writing what is left (Close drains first; a test's
+// crash does not) and releases the ring.
+func (wb *writeBehind) stop() {
+	wb.mu.Lock()
+	wb.stopping = true
+	wb.cond.Broadcast()
+	wb.mu.Unlock()
+	<-wb.done
+	if wb.file != nil {
+		wb.file.Close()
+	}
+	_ = unix.Munmap(wb.mem)
+}
