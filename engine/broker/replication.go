@@ -638,7 +638,9 @@ func (t followerTarget) Append(leaderEpoch int32, fetchOffset int64, batches []b
 			st.record(b, b.BaseOffset())
 		}
 	}
-	return nil
+	// Write-behind: the next fetch reports the log end to the leader as this replica's, and the
+	// high watermark (what acks=all promises) follows it, so it must be written by then.
+	return p.log.WaitWritten()
 }
 
 func (t followerTarget) UpdateFromLeader(leaderEpoch int32, hw, logStart int64) error {

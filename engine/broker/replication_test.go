@@ -55,11 +55,12 @@ type testCluster struct {
 	dirs    map[int32]string
 	addrs   map[int32]string // last known address of every broker, live or not
 	states  map[tpKey]PartitionState
+	mutate  []func(*Config) // applied to every broker's configuration
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t *testing.T, n int, mutate ...func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, nodes: map[int32]*testBroker{}, brokers: map[int32]*Broker{}, dirs: map[int32]string{}, addrs: map[int32]string{}, states: map[tpKey]PartitionState{}}
+	c := &testCluster{t: t, mutate: mutate, nodes: map[int32]*testBroker{}, brokers: map[int32]*Broker{}, dirs: map[int32]string{}, addrs: map[int32]string{}, states: map[tpKey]PartitionState{}}
 	for id := range int32(n) {
 		c.dirs[id] = t.TempDir()
 		c.start(id)
@@ -76,6 +77,9 @@ func (c *testCluster) start(id int32) *testBroker {
 		cfg.ReplicaFetchWaitMaxMs = testReplicaFetchWaitMs
 		cfg.ReplicaFetchBackoffMs = testReplicaBackoffMs
 		cfg.ReplicaSocketTimeoutMs = 5000
+		for _, m := range c.mutate {
+			m(cfg)
+		}
 	})
 	tb.b.SetISRChanger(c)
 	// Runs before startBroker's own cleanup (LIFO): the broker leaves the cluster, then closes.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -53,5 +54,45 @@ func TestWriteBehindDescribeConfigs(t *testing.T) {
 		if got.Value == nil || *got.Value != mode.String() {
 			t.Fatalf("log.write.mode = %q, want %q", got.MaybeValue(), mode)
 		}
+	}
+}
+
+// Write-behind on every replica: acks=all answers only once the leader and the in-sync
+// followers have written the record, and every replica ends with the same bytes.
+func TestWriteBehindReplicated(t *testing.T) {
+	c := startCluster(t, 3, directMode)
+	const topic = "rf3-direct"
+	c.createRF3(topic, map[string]string{"min.insync.replicas": "3"})
+	leader := c.node(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 3000
+	prod := leader.client(kgo.SeedBrokers(c.node(0).addr, c.node(1).addr, c.node(2).addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range n {
+		prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("r%05d", i))}, func(r *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce %s: %v", r.Value, err)
+				return
+			}
+			for id := range int32(3) {
+				if end := c.node(id).b.lookupPartition(topic, 0).log.WrittenEnd(); end <= r.Offset {
+					t.Errorf("acks=all answered for offset %d while replica %d has written up to %d", r.Offset, id, end)
+				}
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged(topic, 0, n, 0, 1, 2)
+	want := logBytes(t, leader, topic, 0)
+	for id := int32(1); id < 3; id++ {
+		if got := logBytes(t, c.node(id), topic, 0); !bytes.Equal(got, want) {
+			t.Fatalf("replica %d holds %d bytes differing from the leader's %d", id, len(got), len(want))
+		}
+	}
+	if got := consumedValues(t, leader, topic, n); len(got) != n || got[0] != "r00000" || got[n-1] != fmt.Sprintf("r%05d", n-1) {
+		t.Fatalf("consumed %d records, want %d in order", len(got), n)
 	}
 }

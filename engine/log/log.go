@@ -221,6 +221,20 @@ func (l *Log) drainLocked() error {
 	return l.wb.drain()
 }
 
+// WaitWritten waits until write-behind has written and published everything appended so far
+// (at once in buffered mode). A follower calls it before fetching on, so the offset it reports
+// to its leader, which moves the high watermark, is one it has written.
+func (l *Log) WaitWritten() error {
+	if l.wb == nil {
+		return nil
+	}
+	return l.wb.drain()
+}
+
+// WrittenEnd is the offset after the last batch readers may see: the log end offset in buffered
+// mode, the end of what is written with write-behind.
+func (l *Log) WrittenEnd() int64 { return l.readable() }
+
 // readable is the offset after the last batch readers may see.
 func (l *Log) readable() int64 {
 	if l.wb == nil {

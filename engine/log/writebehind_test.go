@@ -108,6 +108,16 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	if hw := f.l.HighWatermark(); hw != before {
 		t.Fatalf("high watermark %d while unwritten, want %d (the written end)", hw, before)
 	}
+	if end := f.l.WrittenEnd(); end != before {
+		t.Fatalf("written end %d while the writer is held, want %d", end, before)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- f.l.WaitWritten() }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitWritten returned (%v) while the writer is held", err)
+	case <-time.After(50 * time.Millisecond):
+	}
 	r, err := f.l.Read(before, 1<<20, f.l.LogEndOffset(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +127,12 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 		t.Fatalf("read %d unwritten bytes", r.Len)
 	}
 	unblock()
+	if err := <-waited; err != nil {
+		t.Fatalf("WaitWritten: %v", err)
+	}
+	if end, leo := f.l.WrittenEnd(), f.l.LogEndOffset(); end != leo {
+		t.Fatalf("written end %d after WaitWritten, want the log end %d", end, leo)
+	}
 	for deadline := time.Now().Add(10 * time.Second); f.l.HighWatermark() != f.l.LogEndOffset(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("high watermark %d did not reach the log end %d once written", f.l.HighWatermark(), f.l.LogEndOffset())
