@@ -38,14 +38,16 @@ compat:
 # tail; replicas identical below the high watermark) and the time to a new leader. Prints the
 # figures, writes results/chaos.md and results/chaos.json. chaos/doc.go has the fault model.
 # Replay a run with its seed: make chaos CHAOS_SEED=123 (the report prints the full command).
+# CHAOS_WRITE_MODE=direct runs the brokers with log.write.mode=direct (write-behind).
 CHAOS_DURATION   ?= 3m
 CHAOS_SEED       ?=
 CHAOS_RATE       ?= 100
 CHAOS_PARTITIONS ?= 4
 CHAOS_RACE       ?= 1
+CHAOS_WRITE_MODE ?=
 chaos:
 	cd chaos && CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) CHAOS_RATE=$(CHAOS_RATE) \
-		CHAOS_PARTITIONS=$(CHAOS_PARTITIONS) CHAOS_RACE=$(CHAOS_RACE) \
+		CHAOS_PARTITIONS=$(CHAOS_PARTITIONS) CHAOS_RACE=$(CHAOS_RACE) CHAOS_WRITE_MODE=$(CHAOS_WRITE_MODE) \
 		$(GO) test -tags chaos -count=1 -v -timeout 60m -run '^TestChaos$$' .
 
 # make bench-engine: storage engine benchmarks (figures recorded in results/engine.md).

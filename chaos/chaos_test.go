@@ -58,14 +58,21 @@ func TestChaos(t *testing.T) {
 	if out, err := exec.Command("go", append(args, "../cmd/sluice")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	writeMode := os.Getenv("CHAOS_WRITE_MODE")
+	if writeMode != "" && writeMode != "buffered" && writeMode != "direct" {
+		t.Fatalf("CHAOS_WRITE_MODE %q: want buffered or direct", writeMode)
+	}
 	command := fmt.Sprintf("make chaos CHAOS_SEED=%d CHAOS_DURATION=%s CHAOS_RATE=%d CHAOS_PARTITIONS=%d CHAOS_RACE=%s",
 		seed, duration, rate, partitions, map[bool]string{true: "1", false: "0"}[race])
+	if writeMode != "" {
+		command += " CHAOS_WRITE_MODE=" + writeMode
+	}
 	t.Logf("seed %d, nemesis for %v, data and broker logs in %s; reproduce with: %s", seed, duration, dir, command)
 
 	ctx, cancel := context.WithTimeout(context.Background(), duration+20*time.Minute)
 	defer cancel()
 	r, err := Run(ctx, Config{Binary: bin, Dir: dir, Seed: seed, Duration: duration, Rate: rate,
-		Partitions: int32(partitions), RaceBuild: race, LogLevel: os.Getenv("CHAOS_LOG_LEVEL"), Commit: gitCommit(), Command: command, Logf: t.Logf})
+		Partitions: int32(partitions), RaceBuild: race, LogLevel: os.Getenv("CHAOS_LOG_LEVEL"), WriteMode: writeMode, Commit: gitCommit(), Command: command, Logf: t.Logf})
 	if r != nil {
 		fmt.Printf("\nchaos seed %d:\n%s", seed, r.Table())
 		if results != "" {

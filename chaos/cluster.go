@@ -44,6 +44,7 @@ type ClusterConfig struct {
 	// ReplicaLagMs overrides replica.lag.time.max.ms (0: replicaLagMs).
 	ReplicaLagMs int
 	LogLevel     string // the brokers' log.level ("": warn)
+	WriteMode    string // the brokers' log.write.mode ("": their default)
 	Logf         func(format string, args ...any)
 }
 
@@ -175,6 +176,9 @@ func (n *Node) Start() error {
 		"--broker.session.timeout.ms=" + strconv.Itoa(sessionTimeoutMs),
 		"--broker.heartbeat.interval.ms=" + strconv.Itoa(heartbeatIntervalMs),
 		"--replica.lag.time.max.ms=" + strconv.Itoa(lag),
+	}
+	if cfg.WriteMode != "" {
+		args = append(args, "--log.write.mode="+cfg.WriteMode)
 	}
 	logFile, err := os.OpenFile(filepath.Join(n.Dir, "sluice.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -20,6 +20,7 @@ type Report struct {
 	Duration  string    `json:"duration"` // asked-for nemesis duration
 	Elapsed   string    `json:"elapsed"`  // the whole run
 	RaceBuild bool      `json:"raceBuild"`
+	WriteMode string    `json:"writeMode,omitempty"` // log.write.mode ("": the default, buffered)
 	Command   string    `json:"command"`
 
 	Events []Event        `json:"events"` // the faults as they ran
@@ -155,8 +156,12 @@ func (r *Report) Markdown() string {
 	if !r.OK() {
 		status = "**FAILED**"
 	}
-	fmt.Fprintf(&b, "%s — seed %d, commit %s, started %s, nemesis for %s (whole run %s), race build %v.\n\n",
-		status, r.Seed, r.Commit, r.Started.UTC().Format(time.RFC3339), r.Duration, r.Elapsed, r.RaceBuild)
+	mode := r.WriteMode
+	if mode == "" {
+		mode = "buffered"
+	}
+	fmt.Fprintf(&b, "%s — seed %d, commit %s, started %s, nemesis for %s (whole run %s), race build %v, log.write.mode %s.\n\n",
+		status, r.Seed, r.Commit, r.Started.UTC().Format(time.RFC3339), r.Duration, r.Elapsed, r.RaceBuild, mode)
 	fmt.Fprintf(&b, "Reproduce: `%s`. The fault model and the checks are in chaos/doc.go.\n\n", r.Command)
 	b.WriteString("```\n" + r.Table() + "```\n\n")
 	if len(r.Failures) > 0 {

@@ -39,6 +39,7 @@ type Config struct {
 	Partitions int32         // of the idempotent topic (the at-least-once topic has 2)
 	RaceBuild  bool
 	LogLevel   string // the brokers' log.level ("": warn)
+	WriteMode  string // the brokers' log.write.mode ("": their default, buffered)
 	Commit     string
 	Command    string
 	Logf       func(format string, args ...any)
@@ -57,7 +58,7 @@ const (
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	r := &Report{Seed: cfg.Seed, Commit: cfg.Commit, Started: start, Duration: cfg.Duration.String(),
-		RaceBuild: cfg.RaceBuild, Command: cfg.Command}
+		RaceBuild: cfg.RaceBuild, WriteMode: cfg.WriteMode, Command: cfg.Command}
 	defer func() { r.Elapsed = time.Since(start).Round(time.Second).String() }()
 	if err := runPartitionedLeader(ctx, cfg, r); err != nil {
 		return r, fmt.Errorf("targeted checks: %w", err)
@@ -71,7 +72,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // startAndSettle starts a cluster and creates topics once three brokers are registered, then
 // waits for every partition's full ISR.
 func startAndSettle(ctx context.Context, cfg Config, dir string, replicaLagMs int, topics map[string]int32) (*Cluster, error) {
-	c, err := StartCluster(ClusterConfig{Binary: cfg.Binary, Dir: dir, ReplicaLagMs: replicaLagMs, LogLevel: cfg.LogLevel, Logf: cfg.Logf})
+	c, err := StartCluster(ClusterConfig{Binary: cfg.Binary, Dir: dir, ReplicaLagMs: replicaLagMs, LogLevel: cfg.LogLevel, WriteMode: cfg.WriteMode, Logf: cfg.Logf})
 	if err != nil {
 		return nil, err
 	}
