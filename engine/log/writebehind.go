@@ -50,6 +50,7 @@ const (
 	writeBehindBytes   = 4 << 20 // the ring, per log: the prototype's measured chunk size
 	directAlign        = 4096    // O_DIRECT alignment of positions, lengths and memory
 	writeRetryInterval = 100 * time.Millisecond
+	hugePageBytes      = 2 << 20 // x86-64's transparent huge page
 )
 
 // WriteMode is how appends reach the disk (broker property log.write.mode).
@@ -111,11 +112,16 @@ type writeBehind struct {
 var directWriteHook atomic.Pointer[func(s *segment, pos int64, n int) error]
 
 func newWriteBehind(l *Log) (*writeBehind, error) {
-	mem, err := unix.Mmap(-1, 0, writeBehindBytes+directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	// The ring sits on a huge-page boundary and asks for transparent huge pages: O_DIRECT pins
+	// every page it writes from (get_user_pages), 512 times fewer pins per byte with 2 MiB pages.
+	mem, err := unix.Mmap(-1, 0, writeBehindBytes+hugePageBytes+directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, fmt.Errorf("write-behind ring: %w", err)
 	}
-	wb := &writeBehind{l: l, mem: mem, ring: mem[:writeBehindBytes], tail: mem[writeBehindBytes:], done: make(chan struct{})}
+	skip := int((hugePageBytes - uintptr(unsafe.Pointer(&mem[0]))%hugePageBytes) % hugePageBytes)
+	ring := mem[skip : skip+writeBehindBytes]
+	_ = unix.Madvise(ring, unix.MADV_HUGEPAGE) // advisory: without it the ring has 4 KiB pages
+	wb := &writeBehind{l: l, mem: mem, ring: ring, tail: mem[skip+writeBehindBytes : skip+writeBehindBytes+directAlign], done: make(chan struct{})}
 	wb.cond.L = &wb.mu
 	return wb, nil
 }
