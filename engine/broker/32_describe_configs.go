@@ -153,7 +153,7 @@ var brokerProperties = []brokerProperty{
 		doc:   "Sluice's own: written data further than this behind each partition's end is dropped from the OS page cache as the log grows, so a steady writer recycles cache pages instead of taking fresh ones; 0 leaves the cache to the kernel, as Kafka does."},
 	{key: "log.write.mode", typ: kmsg.ConfigTypeString, kafkaDefault: "buffered", defaultNamed: true,
 		value: func(b *Broker) string { return b.cfg.LogDefaults.WriteMode.String() },
-		doc:   "Sluice's own: buffered writes batches into the OS page cache, as Kafka does; direct copies them into a per-partition ring that a writer goroutine writes with O_DIRECT (less CPU per byte). In direct mode consumers and the high watermark see only written data, acks=all waits for the write, and acks=0/1 are answered before it, so a killed broker process loses the records it had not written yet (typically under a millisecond's worth)."},
+		doc:   "Sluice's own: buffered writes batches into the OS page cache, as Kafka does; direct copies them into a per-partition ring that a writer goroutine writes with O_DIRECT (less CPU per byte). In direct mode consumers and the high watermark see only written data, acks=all waits for the write, and acks=0/1 are answered before it, so a killed broker process loses the records it had not written yet (typically one write's worth, a few milliseconds). It costs 4 MiB of memory per partition written to."},
 	{key: "log.index.interval.bytes", topicKey: "index.interval.bytes", typ: kmsg.ConfigTypeInt,
 		kafkaDefault: itoa64(log.DefaultIndexIntervalBytes), defaultNamed: true,
 		value: int64Prop(func(b *Broker) int64 { return b.cfg.LogDefaults.IndexIntervalBytes }),

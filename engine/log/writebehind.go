@@ -40,9 +40,17 @@ import (
 //     Close) drains the ring first under the writer lock, so it sees the published state equal to
 //     the appended one, as in buffered mode.
 //
+// Memory: the ring is writeBehindBytes of huge pages per log in this mode, touched as data
+// arrives, so a partition that has been written to holds 2–4 MiB until the log closes (1,000
+// written partitions: up to 4 GiB). Releasing idle rings is not done yet.
+//
+// Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
+// is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
+// at one partition, where the event loop then waited for ring room (results/broker.md).
+//
 // Durability: an acks=0/1 answer is given once the batch is in the ring, before it is written. A
-// process killed in that window (typically well under a millisecond of data, at most the ring)
-// loses those records, where Kafka's page cache would keep them; an OS crash loses unflushed data
+// process killed in that window (typically one write's worth, a few milliseconds at most) loses
+// those records, where Kafka's page cache would keep them; an OS crash loses unflushed data
 // in both. acks=all waits for the write (see above). Flush, flush.messages and flush.ms drain the
 // ring before their fsync. A write error is retried every writeRetryInterval; while it persists,
 // new appends fail (KAFKA_STORAGE_ERROR) and so do Flush and roll.
@@ -86,9 +94,9 @@ type pendingBatch struct{ end, next int64 }
 
 type writeBehind struct {
 	l    *Log
-	mem  []byte // mmap'd: ring, then one block for the padded tail
-	ring []byte
-	tail []byte
+	mem  []byte // the mapping holding ring (aligned to a huge page) and tail
+	ring []byte // writeBehindBytes; file position p lives at ring[p % writeBehindBytes]
+	tail []byte // one block: the zero-padded copy of a partly filled last block
 
 	mu       sync.Mutex
 	cond     sync.Cond // appended or written moved, err changed, or stopping
@@ -156,7 +164,8 @@ func (wb *writeBehind) attach(s *segment, f *os.File, direct bool) error {
 	wb.mu.Lock()
 	defer wb.mu.Unlock()
 	if wb.appended != wb.written {
-		panic("BUG: write-behind attached before draining")
+		f.Close()
+		return fmt.Errorf("segment %d: write-behind still holds %d unwritten bytes of segment %d", s.base, wb.appended-wb.written, wb.seg.base)
 	}
 	if wb.file != nil {
 		wb.file.Close()
