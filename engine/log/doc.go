@@ -35,6 +35,11 @@
 // clean-shutdown marker; Open without the marker rescans from the recovery point's segment,
 // truncating at the first torn or corrupt batch and deleting later segments (recovery.go).
 //
+// Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct; writebehind.go):
+// Append copies the batch into a ring and a writer goroutine writes it with O_DIRECT. The
+// published sizes, Read and the high watermark then follow what is written, not what is appended
+// (LogEndOffset still counts every append); roll, Truncate, Flush and Close drain the ring first.
+//
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //
 // Page cache (pagecache.go, results/broker.md): the active segment's blocks are reserved ahead of

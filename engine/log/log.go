@@ -611,10 +611,16 @@ func (l *Log) Truncate(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
+	return l.truncatingLocked(func() error { return l.truncateLocked(offset) })
+}
+
+// truncatingLocked runs a truncation with write-behind drained before it and pointed at the new
+// end after it (a no-op wrapper in buffered mode). Caller holds l.mu.
+func (l *Log) truncatingLocked(truncate func() error) error {
 	if err := l.drainLocked(); err != nil {
 		return err
 	}
-	err := l.truncateLocked(offset)
+	err := truncate()
 	if l.wb != nil {
 		err = errors.Join(err, l.attachWriterLocked())
 	}
@@ -745,14 +751,7 @@ func (l *Log) TruncateFully(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if err := l.drainLocked(); err != nil {
-		return err
-	}
-	err := l.truncateFullyLocked(offset)
-	if l.wb != nil {
-		err = errors.Join(err, l.attachWriterLocked())
-	}
-	return err
+	return l.truncatingLocked(func() error { return l.truncateFullyLocked(offset) })
 }
 
 // truncateFullyLocked empties the log and restarts it at offset (a follower far behind).

@@ -37,6 +37,28 @@ func (f *fixture) checkFilesHoldOnlyData() {
 	}
 }
 
+// waitUntil polls cond until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
+// reopenAndGrow reopens the log (after a Close or a crash), checks it holds exactly its data and
+// every batch, then appends n more and checks again.
+func (f *fixture) reopenAndGrow(n int) {
+	f.t.Helper()
+	f.reopen()
+	f.checkFilesHoldOnlyData()
+	f.checkAll()
+	f.appendRandom(n)
+	f.l.waitWritten(f.t)
+	f.checkAll()
+}
+
 func TestWriteBehindRoundTrip(t *testing.T) {
 	f := newFixture(t, direct)
 	if f.l.WriteMode() != WriteDirect {
@@ -68,12 +90,7 @@ func TestWriteBehindRoundTrip(t *testing.T) {
 	if err := f.l.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	f.reopen()
-	f.checkFilesHoldOnlyData()
-	f.checkAll()
-	f.appendRandom(50)
-	f.l.waitWritten(t)
-	f.checkAll()
+	f.reopenAndGrow(50)
 }
 
 // Readers and the high watermark see a batch only once it is written; the written hook fires.
@@ -100,11 +117,7 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	if f.l.LogEndOffset() <= before {
 		t.Fatal("append did not move the log end offset")
 	}
-	for deadline := time.Now().Add(10 * time.Second); blocked.Load() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the writer never tried to write")
-		}
-	}
+	waitUntil(t, "the writer tries to write", func() bool { return blocked.Load() > 0 })
 	if hw := f.l.HighWatermark(); hw != before {
 		t.Fatalf("high watermark %d while unwritten, want %d (the written end)", hw, before)
 	}
@@ -133,11 +146,7 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	if end, leo := f.l.WrittenEnd(), f.l.LogEndOffset(); end != leo {
 		t.Fatalf("written end %d after WaitWritten, want the log end %d", end, leo)
 	}
-	for deadline := time.Now().Add(10 * time.Second); f.l.HighWatermark() != f.l.LogEndOffset(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("high watermark %d did not reach the log end %d once written", f.l.HighWatermark(), f.l.LogEndOffset())
-		}
-	}
+	waitUntil(t, "the high watermark reaches the log end once written", func() bool { return f.l.HighWatermark() == f.l.LogEndOffset() })
 	if hooked.Load() == 0 {
 		t.Fatal("the written hook was not called")
 	}
@@ -167,12 +176,13 @@ func TestWriteBehindCrash(t *testing.T) {
 	}
 	f.l.crash()
 	directWriteHook.Store(nil)
-	f.reopen()
+	f.reopenAndGrow(0)
+	if got := f.want[len(f.want)-1].last + 1; got != written {
+		t.Fatalf("test bookkeeping: last batch ends at %d, want %d", got, written)
+	}
 	if got := f.l.LogEndOffset(); got != written {
 		t.Fatalf("log end offset %d after the crash, want %d (the unwritten batch lost)", got, written)
 	}
-	f.checkFilesHoldOnlyData()
-	f.checkAll()
 	f.appendRandom(10)
 	f.l.waitWritten(t)
 	f.checkAll()
@@ -195,11 +205,7 @@ func TestWriteBehindWriteErrorRetried(t *testing.T) {
 		return nil
 	})
 	f.appendRandom(1) // accepted into the ring before the write fails
-	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the failed write was not retried")
-		}
-	}
+	waitUntil(t, "the failed write is retried", func() bool { return calls.Load() >= 2 })
 	p, _ := makeBatch(f.rng, 1, 10, f.clock.ms.Load())
 	if _, err := f.l.Append(record.Batch(p), 3); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("append during the write error: %v, want EIO", err)
@@ -208,19 +214,14 @@ func TestWriteBehindWriteErrorRetried(t *testing.T) {
 		t.Fatalf("flush during the write error: %v, want EIO", err)
 	}
 	failing.Store(false)
-	for deadline := time.Now().Add(10 * time.Second); f.l.Flush() != nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the retried write did not succeed")
-		}
-	}
+	waitUntil(t, "the retried write succeeds", func() bool { return f.l.Flush() == nil })
 	f.appendRandom(3)
 	f.l.waitWritten(t)
 	f.checkAll()
 	if err := f.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.reopen()
-	f.checkAll()
+	f.reopenAndGrow(5)
 }
 
 // Truncation (a follower) drains the ring, cuts the file and appends on from the new end.
@@ -249,8 +250,7 @@ func TestWriteBehindTruncate(t *testing.T) {
 	if err := f.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.reopen()
-	f.checkAll()
+	f.reopenAndGrow(5)
 }
 
 // The bytes on disk are exactly the appended batches, one after another (no padding between
