@@ -47,9 +47,12 @@ func (d discardWriter) NoResponse() {
 }
 func (d discardWriter) Close() { panic("BUG: benchmark request rejected") }
 
-func benchBroker(b testing.TB, topic string, partitions int32) *Broker {
+func benchBroker(b testing.TB, topic string, partitions int32, mutate ...func(*Config)) *Broker {
 	cfg := DefaultConfig()
 	cfg.LogDir = b.TempDir()
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	br, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)

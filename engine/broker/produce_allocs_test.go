@@ -8,6 +8,7 @@ package broker
 import (
 	"testing"
 
+	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -16,8 +17,16 @@ import (
 // twelve, served whole or streamed. AllocsPerRun averages over the runs, so a pool emptied by a GC in the middle does not
 // make it flaky.
 func TestProduceAllocs(t *testing.T) {
+	for _, mode := range []log.WriteMode{log.WriteBuffered, log.WriteDirect} {
+		t.Run(mode.String(), func(t *testing.T) { testProduceAllocs(t, mode) })
+	}
+}
+
+// testProduceAllocs counts every goroutine's allocations, so in direct mode the write-behind
+// writer's are in (it writes while the requests are served).
+func testProduceAllocs(t *testing.T, mode log.WriteMode) {
 	for _, parts := range []int32{1, 12} {
-		br := benchBroker(t, "bench", parts)
+		br := benchBroker(t, "bench", parts, func(c *Config) { c.LogDefaults.WriteMode = mode })
 		body, _ := produceBody(parts)
 		req := &netio.Request{APIKey: 0, APIVersion: 9, Flexible: true, Body: body}
 		var answered int
