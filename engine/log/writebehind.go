@@ -41,8 +41,10 @@ import (
 //     the appended one, as in buffered mode.
 //
 // Memory: the ring is writeBehindBytes of huge pages per log in this mode, touched as data
-// arrives, so a partition that has been written to holds 2–4 MiB until the log closes (1,000
-// written partitions: up to 4 GiB). Releasing idle rings is not done yet.
+// arrives, so a partition being written to holds 2–4 MiB. A ring with nothing appended for
+// ringIdleRelease is given back to the kernel (MADV_DONTNEED), so memory follows the partitions
+// written lately, not every partition ever written; the next append reads the partly filled
+// last block back from the file first.
 //
 // Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
 // is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
@@ -60,6 +62,10 @@ const (
 	writeRetryInterval = 100 * time.Millisecond
 	hugePageBytes      = 2 << 20 // x86-64's transparent huge page
 )
+
+// ringIdleRelease: a ring nothing was appended to for this long goes back to the kernel. A
+// variable so tests can make it short.
+var ringIdleRelease = 5 * time.Second
 
 // WriteMode is how appends reach the disk (broker property log.write.mode).
 type WriteMode uint8
@@ -109,6 +115,15 @@ type writeBehind struct {
 	head     int // pending[head:] are unpublished
 	err      error
 	stopping bool
+	// Idle release: appends counts appends; idleTimer fires ringIdleRelease after the writer last
+	// found nothing to do (idleArmed), and the ring is released if appends has not moved since
+	// (idleMark). released: the ring's pages are gone, the last block must be read back.
+	appends   uint64
+	idleMark  uint64
+	idleTimer *time.Timer
+	idleArmed bool
+	idleFired bool
+	released  bool
 
 	done   chan struct{}
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
@@ -131,6 +146,13 @@ func newWriteBehind(l *Log) (*writeBehind, error) {
 	_ = unix.Madvise(ring, unix.MADV_HUGEPAGE) // advisory: without it the ring has 4 KiB pages
 	wb := &writeBehind{l: l, mem: mem, ring: ring, tail: mem[skip+writeBehindBytes : skip+writeBehindBytes+directAlign], done: make(chan struct{})}
 	wb.cond.L = &wb.mu
+	wb.idleTimer = time.AfterFunc(time.Hour, func() {
+		wb.mu.Lock()
+		wb.idleFired, wb.idleArmed = true, false
+		wb.cond.Broadcast()
+		wb.mu.Unlock()
+	})
+	wb.idleTimer.Stop()
 	return wb, nil
 }
 
@@ -171,7 +193,7 @@ func (wb *writeBehind) attach(s *segment, f *os.File, direct bool) error {
 		wb.file.Close()
 	}
 	wb.seg, wb.file, wb.direct = s, f, direct
-	wb.appended, wb.written = size, size
+	wb.appended, wb.written, wb.released = size, size, false
 	wb.pending, wb.head = wb.pending[:0], 0
 	return nil
 }
@@ -203,6 +225,12 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 	if wb.stopping {
 		return ErrClosed
 	}
+	if wb.released {
+		if err := wb.readBackLocked(); err != nil {
+			return err
+		}
+	}
+	wb.appends++
 	for len(p) > 0 {
 		room := wb.written&^(directAlign-1) + writeBehindBytes - wb.appended
 		for room == 0 {
@@ -217,6 +245,34 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 	}
 	wb.pending = append(wb.pending, pendingBatch{end: wb.appended, next: next})
 	return nil
+}
+
+// readBackLocked refills the ring's copy of the partly filled last block after a release (the
+// next write rewrites that block whole). wb.mu held; nothing is unwritten.
+func (wb *writeBehind) readBackLocked() error {
+	from := wb.written &^ (directAlign - 1)
+	if n := wb.written - from; n > 0 {
+		i := from % writeBehindBytes
+		if got, err := wb.seg.file.ReadAt(wb.ring[i:i+n], from); int64(got) < n {
+			return fmt.Errorf("segment %d: read back its last block: %w", wb.seg.base, err)
+		}
+	}
+	wb.released = false
+	return nil
+}
+
+// releaseIdleLocked gives the ring's pages back when nothing was appended since the writer went
+// idle ringIdleRelease ago, or re-arms the timer. wb.mu held; the writer found nothing to write.
+func (wb *writeBehind) releaseIdleLocked() {
+	switch {
+	case wb.idleFired && wb.appends == wb.idleMark && !wb.released:
+		_ = unix.Madvise(wb.ring, unix.MADV_DONTNEED) // advisory: on failure the pages stay
+		wb.released = true
+	case !wb.idleArmed && !wb.released && !wb.stopping:
+		wb.idleMark, wb.idleArmed = wb.appends, true
+		wb.idleTimer.Reset(ringIdleRelease)
+	}
+	wb.idleFired = false
 }
 
 // drain waits until everything appended is written and published, or a write fails.
@@ -241,6 +297,7 @@ func (wb *writeBehind) run() {
 	wb.mu.Lock()
 	for {
 		for wb.written == wb.appended && !wb.stopping {
+			wb.releaseIdleLocked()
 			wb.cond.Wait()
 		}
 		if wb.stopping {
@@ -356,6 +413,7 @@ func (wb *writeBehind) stop() {
 	wb.cond.Broadcast()
 	wb.mu.Unlock()
 	<-wb.done
+	wb.idleTimer.Stop()
 	if wb.file != nil {
 		wb.file.Close()
 	}

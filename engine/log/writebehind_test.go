@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicemq/sluice/engine/record"
 )
@@ -278,4 +281,52 @@ func TestWriteBehindFileBytes(t *testing.T) {
 		t.Fatalf("segment file (%d bytes) differs from the appended batches (%d bytes)", len(got), len(want))
 	}
 	f.reopen()
+}
+
+// An idle ring goes back to the kernel, and the next append reads its partly filled last block
+// back from the file: the bytes on disk stay exactly the appended batches.
+func TestWriteBehindReleasesIdleRing(t *testing.T) {
+	old := ringIdleRelease
+	ringIdleRelease = 20 * time.Millisecond
+	t.Cleanup(func() { ringIdleRelease = old })
+	f := newFixture(t, direct, func(c *Config) { c.SegmentBytes = 1 << 30 })
+	released := func() bool {
+		f.l.wb.mu.Lock()
+		defer f.l.wb.mu.Unlock()
+		return f.l.wb.released
+	}
+	for round := range 3 {
+		f.appendRandom(7)
+		f.l.waitWritten(t)
+		if f.l.wb.written%directAlign == 0 {
+			t.Fatalf("round %d: the data ends on a block boundary; the test needs a partly filled block", round)
+		}
+		waitUntil(t, "the idle ring is released", released)
+		vec := make([]byte, writeBehindBytes/os.Getpagesize())
+		ring := f.l.wb.ring
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&ring[0])), uintptr(len(ring)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			t.Fatal("mincore: ", errno)
+		}
+		for i, v := range vec {
+			if v&1 != 0 {
+				t.Fatalf("round %d: ring page %d still resident after the release", round, i)
+			}
+		}
+	}
+	f.appendRandom(3)
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(f.dir, "00000000000000000000.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for _, w := range f.want {
+		want = append(want, w.bytes...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("segment file (%d bytes) differs from the appended batches (%d bytes)", len(got), len(want))
+	}
+	f.reopenAndGrow(5)
 }
