@@ -62,6 +62,23 @@ func (f *fixture) reopenAndGrow(n int) {
 	f.checkAll()
 }
 
+// checkFileIsAppendedBatches fails unless the log's one segment file holds exactly the appended
+// batches, one after another (no padding, nothing torn or stale).
+func (f *fixture) checkFileIsAppendedBatches() {
+	f.t.Helper()
+	got, err := os.ReadFile(filepath.Join(f.dir, "00000000000000000000.log"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var want []byte
+	for _, w := range f.want {
+		want = append(want, w.bytes...)
+	}
+	if !bytes.Equal(got, want) {
+		f.t.Fatalf("segment file (%d bytes) differs from the appended batches (%d bytes)", len(got), len(want))
+	}
+}
+
 func TestWriteBehindRoundTrip(t *testing.T) {
 	f := newFixture(t, direct)
 	if f.l.WriteMode() != WriteDirect {
@@ -269,17 +286,7 @@ func TestWriteBehindFileBytes(t *testing.T) {
 	if err := f.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(f.dir, "00000000000000000000.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []byte
-	for _, w := range f.want {
-		want = append(want, w.bytes...)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("segment file (%d bytes) differs from the appended batches (%d bytes)", len(got), len(want))
-	}
+	f.checkFileIsAppendedBatches()
 	f.reopen()
 }
 
@@ -317,16 +324,6 @@ func TestWriteBehindReleasesIdleRing(t *testing.T) {
 	if err := f.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(f.dir, "00000000000000000000.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []byte
-	for _, w := range f.want {
-		want = append(want, w.bytes...)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("segment file (%d bytes) differs from the appended batches (%d bytes)", len(got), len(want))
-	}
+	f.checkFileIsAppendedBatches()
 	f.reopenAndGrow(5)
 }
