@@ -33,7 +33,7 @@ func waitTrimmer(t interface{ Fatal(...any) }) {
 func (l *Log) waitWritten(t interface{ Fatal(...any) }) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.drainLocked(); err != nil {
+	if err := l.WaitWritten(); err != nil {
 		t.Fatal("write-behind drain: ", err)
 	}
 }

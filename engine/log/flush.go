@@ -149,7 +149,7 @@ func (l *Log) Flush() error {
 // the fsync itself runs with the lock released so appends continue (they will be covered by the
 // next round), and re-takes it before returning.
 func (l *Log) syncUnflushedLocked() error {
-	if err := l.drainLocked(); err != nil {
+	if err := l.WaitWritten(); err != nil {
 		return err
 	}
 	target := l.logEndOffset.Load()

@@ -212,18 +212,10 @@ func (l *Log) afterWrite() {
 	}
 }
 
-// drainLocked waits for write-behind to write everything appended (nil in buffered mode).
-// Caller holds l.mu, so no append races it.
-func (l *Log) drainLocked() error {
-	if l.wb == nil {
-		return nil
-	}
-	return l.wb.drain()
-}
-
 // WaitWritten waits until write-behind has written and published everything appended so far
 // (at once in buffered mode). A follower calls it before fetching on, so the offset it reports
-// to its leader, which moves the high watermark, is one it has written.
+// to its leader, which moves the high watermark, is one it has written. Roll, Truncate, Flush and
+// Close call it holding the writer lock, so no append races their drain.
 func (l *Log) WaitWritten() error {
 	if l.wb == nil {
 		return nil
@@ -233,10 +225,7 @@ func (l *Log) WaitWritten() error {
 
 // WrittenEnd is the offset after the last batch readers may see: the log end offset in buffered
 // mode, the end of what is written with write-behind.
-func (l *Log) WrittenEnd() int64 { return l.readable() }
-
-// readable is the offset after the last batch readers may see.
-func (l *Log) readable() int64 {
+func (l *Log) WrittenEnd() int64 {
 	if l.wb == nil {
 		return l.logEndOffset.Load()
 	}
@@ -454,7 +443,7 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	}
 	if l.wb != nil {
 		if err := l.wb.attach(s, wf, direct); err != nil {
-			return nil, err // unreachable for an empty segment (nothing to read back)
+			return nil, err // unreachable: the ring was drained above
 		}
 	}
 	var next []*segment
@@ -501,7 +490,7 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		if offset < start || offset > leo {
 			return Region{}, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, start, leo)
 		}
-		if r := l.readable(); upTo > r {
+		if r := l.WrittenEnd(); upTo > r {
 			upTo = r // write-behind: appended but not yet written reads as not yet there
 		}
 		if offset >= upTo {
@@ -552,7 +541,7 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 // batch's base offset (Sluice never decompresses on the broker).
 func (l *Log) OffsetForTimestamp(ts int64) (int64, bool, error) {
 	segs := *l.segments.Load()
-	hw := l.readable()
+	hw := l.WrittenEnd()
 	start := l.logStartOffset.Load()
 	for _, s := range segs {
 		if s.maxTimestamp.Load() < ts || !s.acquire() {
@@ -617,7 +606,7 @@ func (l *Log) Truncate(offset int64) error {
 // truncatingLocked runs a truncation with write-behind drained before it and pointed at the new
 // end after it (a no-op wrapper in buffered mode). Caller holds l.mu.
 func (l *Log) truncatingLocked(truncate func() error) error {
-	if err := l.drainLocked(); err != nil {
+	if err := l.WaitWritten(); err != nil {
 		return err
 	}
 	err := truncate()

@@ -30,9 +30,9 @@ import (
 //     alignDown(written) ≤ writeBehindBytes: Append waits for room (backpressure at disk speed).
 //   - A batch is published (segment size and next offset, Log.readableEnd) only once every byte
 //     of it is on disk, so readers (Read, sendfile) never see bytes that are not in the file. The
-//     high watermark never passes readableEnd (SetHighWatermark), so an acks=all answer means
-//     "written by every in-sync replica's leader", and consumers never read what a process crash
-//     could lose.
+//     high watermark never passes readableEnd (SetHighWatermark), and a follower waits for its
+//     writes before it fetches on (Log.WaitWritten), so an acks=all answer means written on every
+//     in-sync replica, and consumers never read what a process crash could lose.
 //   - The file may end with zero padding up to the next 4 KiB boundary past the published data.
 //     Roll, Truncate and Close drain the ring first and cut the file to its data; after a crash,
 //     recovery cuts at the padding as at any torn tail.
@@ -171,18 +171,10 @@ func openForWrite(dir string, s *segment) (f *os.File, direct bool, err error) {
 }
 
 // attach makes s the segment appends go to, from its published size on. The ring must be
-// drained; the writer lock is held. The partly filled block at the end is read back into the ring
-// (the next write rewrites it whole).
+// drained; the writer lock is held. The ring does not hold s's partly filled last block yet, as
+// after an idle release: the first append reads it back (readBackLocked).
 func (wb *writeBehind) attach(s *segment, f *os.File, direct bool) error {
 	size := s.size.Load()
-	from := size &^ (directAlign - 1)
-	if size > from {
-		i := from % writeBehindBytes
-		if n, err := s.file.ReadAt(wb.ring[i:i+(size-from)], from); int64(n) < size-from {
-			f.Close()
-			return fmt.Errorf("segment %d: read back its last block: %w", s.base, err)
-		}
-	}
 	wb.mu.Lock()
 	defer wb.mu.Unlock()
 	if wb.appended != wb.written {
@@ -193,7 +185,7 @@ func (wb *writeBehind) attach(s *segment, f *os.File, direct bool) error {
 		wb.file.Close()
 	}
 	wb.seg, wb.file, wb.direct = s, f, direct
-	wb.appended, wb.written, wb.released = size, size, false
+	wb.appended, wb.written, wb.released = size, size, true
 	wb.pending, wb.head = wb.pending[:0], 0
 	return nil
 }
@@ -247,8 +239,8 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 	return nil
 }
 
-// readBackLocked refills the ring's copy of the partly filled last block after a release (the
-// next write rewrites that block whole). wb.mu held; nothing is unwritten.
+// readBackLocked refills the ring's copy of the partly filled last block after an idle release
+// or an attach (the next write rewrites that block whole). wb.mu held; nothing is unwritten.
 func (wb *writeBehind) readBackLocked() error {
 	from := wb.written &^ (directAlign - 1)
 	if n := wb.written - from; n > 0 {
