@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,6 +65,42 @@ func TestServeBinary(t *testing.T) {
 		t.Fatalf("consumed %v", recs)
 	}
 	p.stop(t)
+}
+
+// TestServeBinaryDirectModeProcs: log.write.mode=direct runs the broker with one Go processor
+// more than buffered mode does (writeBehindProcs), unless the GOMAXPROCS environment variable is
+// set; /metrics reports the setting in force.
+func TestServeBinaryDirectModeProcs(t *testing.T) {
+	bin := buildSluice(t)
+	procs := func(gomaxprocs string, args ...string) int {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"serve", "--listeners=PLAINTEXT://127.0.0.1:0",
+			"--admin.listener=127.0.0.1:0", "--log.dirs=" + filepath.Join(t.TempDir(), "data")}, args...)...)
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		if gomaxprocs != "" {
+			cmd.Env = append(cmd.Env, "GOMAXPROCS="+gomaxprocs)
+		}
+		p := startSluiceCmd(t, cmd)
+		defer p.stop(t)
+		_, _, metrics := get(t, p.adminURL+"/metrics")
+		m := regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$`).FindStringSubmatch(metrics)
+		if m == nil {
+			t.Fatalf("/metrics has no go_sched_gomaxprocs_threads:\n%s", metrics)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	buffered := procs("")
+	if direct := procs("", "--log.write.mode=direct"); direct != buffered+1 {
+		t.Errorf("GOMAXPROCS %d in direct mode, %d in buffered mode: want one more", direct, buffered)
+	}
+	if chosen := procs("1", "--log.write.mode=direct"); chosen != 1 {
+		t.Errorf("GOMAXPROCS %d in direct mode with GOMAXPROCS=1 in the environment", chosen)
+	}
 }
 
 // buildSluice builds ./cmd/sluice into a temporary directory.
