@@ -37,6 +37,8 @@ compat:
 # targeted checks (a minority cannot acknowledge; a partitioned-away leader truncates its divergent
 # tail; replicas identical below the high watermark) and the time to a new leader. Prints the
 # figures, writes results/chaos.md and results/chaos.json. chaos/doc.go has the fault model.
+# Then TestPausedCoordinatorServesNoStaleOffsets: a paused group coordinator, resumed, must not
+# answer committed offsets its successor has moved past.
 # Replay a run with its seed: make chaos CHAOS_SEED=123 (the report prints the full command).
 # CHAOS_WRITE_MODE=direct runs the brokers with log.write.mode=direct (write-behind).
 CHAOS_DURATION   ?= 3m
@@ -48,7 +50,7 @@ CHAOS_WRITE_MODE ?=
 chaos:
 	cd chaos && CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) CHAOS_RATE=$(CHAOS_RATE) \
 		CHAOS_PARTITIONS=$(CHAOS_PARTITIONS) CHAOS_RACE=$(CHAOS_RACE) CHAOS_WRITE_MODE=$(CHAOS_WRITE_MODE) \
-		$(GO) test -tags chaos -count=1 -v -timeout 60m -run '^TestChaos$$' .
+		$(GO) test -tags chaos -count=1 -v -timeout 60m -run '^(TestChaos|TestPausedCoordinatorServesNoStaleOffsets)$$' .
 
 # make bench-engine: storage engine benchmarks (figures recorded in results/engine.md).
 # Append and its plain-write baseline write the same fixed byte count (30000 × 16 KiB) so that

@@ -78,6 +78,11 @@ type ControllerLink struct {
 
 	liveMu sync.Mutex
 	live   *meta.Liveness // while this node is the active controller
+	// caughtUpAt is, while this node is the active controller, the image offset each broker must
+	// have applied before its heartbeats say it is caught up (caughtUpFloor for every broker: the
+	// offset at which this node became active; per broker, the offset that unfenced it).
+	caughtUpAt    map[int32]uint64
+	caughtUpFloor uint64
 	// leaving holds the brokers in controlled shutdown (id → broker epoch) while this node is the
 	// active controller: their ordinary heartbeats no longer unfence them.
 	leaving map[int32]int64
@@ -89,6 +94,11 @@ type ControllerLink struct {
 	shuttingDown bool
 	hbCancel     context.CancelFunc
 	hbInflight   sync.WaitGroup
+
+	// lease: when (time since born, +1; 0 for never) this broker sent the last heartbeat the
+	// controller answered as caught up. See current.
+	born  time.Time
+	lease atomic.Int64
 
 	pids producerIDBlocks
 
@@ -129,7 +139,7 @@ func (b *Broker) AttachController(cfg ControllerLinkConfig) (*ControllerLink, er
 		cfg.HeartbeatIntervalMs = DefaultBrokerHeartbeatIntervalMs
 	}
 	l := &ControllerLink{b: b, c: cfg.Controller, cfg: cfg, states: map[tpKeyMeta]PartitionState{},
-		topicIDs: map[string][16]byte{}, autoCreating: map[string]bool{}, stop: make(chan struct{})}
+		topicIDs: map[string][16]byte{}, autoCreating: map[string]bool{}, stop: make(chan struct{}), born: time.Now()}
 	rand.Read(l.incarnation[:])
 	ch := make(chan struct{})
 	l.applied.Store(&ch)
@@ -285,12 +295,18 @@ func (l *ControllerLink) allocateLocal(ctx context.Context, id int32) (meta.Allo
 // every ISR in one committed batch (FenceBrokersRecords), and answers shouldShutDown once that is
 // committed: the broker may then stop without a partition waiting broker.session.timeout.ms for
 // a new leader.
-func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64, wantShutDown bool) (shouldShutDown bool, err error) {
+//
+// caughtUp reports whether brokerOffset, the offset of the image the broker had applied when it
+// sent the heartbeat, holds everything the controller requires of it: the image this node
+// became active with and, if this node unfenced the broker, the record that did. A broker that
+// was fenced behind its back (paused past its session) learns so only from its image, which
+// still shows its old leaderships until it catches up; see ControllerLink.current.
+func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64, wantShutDown bool, brokerOffset uint64) (shouldShutDown, caughtUp bool, err error) {
 	l.liveMu.Lock()
 	live := l.live
 	if live == nil || !l.c.IsActive() {
 		l.liveMu.Unlock()
-		return false, &meta.NotControllerError{LeaderID: -1}
+		return false, false, &meta.NotControllerError{LeaderID: -1}
 	}
 	img := l.c.Image()
 	err = live.Heartbeat(img, id, epoch, time.Now().UnixMilli())
@@ -303,26 +319,63 @@ func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64, w
 	leaving := l.leaving[id] == epoch && epoch != 0
 	l.liveMu.Unlock()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if leaving {
 		if recs := meta.FenceBrokerRecords(img, id, l.cfg.Policy); len(recs) > 0 {
 			l.b.logger.Info("controller: controlled shutdown of broker", "broker", id, "epoch", epoch)
 			if err := l.c.Propose(ctx, recs...); err != nil {
-				return false, err
+				return false, false, err
 			}
 		}
-		return wantShutDown, nil
+		return wantShutDown, false, nil
 	}
 	if br := img.Broker(id); br != nil && br.Fenced {
 		recs := meta.UnfenceBrokerRecords(img, id, l.cfg.Policy)
 		if len(recs) > 0 {
 			l.b.logger.Info("controller: unfencing broker", "broker", id, "epoch", epoch)
-			return false, l.c.Propose(ctx, recs...)
+			if err := l.c.Propose(ctx, recs...); err != nil {
+				return false, false, err
+			}
+			l.liveMu.Lock()
+			if l.caughtUpAt != nil {
+				l.caughtUpAt[id] = l.c.Image().Offset() // the image holds the unfencing now
+			}
+			l.liveMu.Unlock()
 		}
 	}
-	return false, nil
+	l.liveMu.Lock()
+	caughtUp = brokerOffset >= max(l.caughtUpFloor, l.caughtUpAt[id])
+	l.liveMu.Unlock()
+	if caughtUp {
+		// A controller resumed from a pause still believes it is active, and its image would
+		// call a broker fenced meanwhile caught up: the answer renews the broker's lease only if
+		// a quorum still follows this node.
+		if err := l.c.VerifyLeader(ctx); err != nil {
+			return false, false, err
+		}
+	}
+	return false, caughtUp, nil
 }
+
+// current reports whether this broker may act on the leaderships its image shows: it sent, less
+// than broker.session.timeout.ms ago, a heartbeat the controller answered as caught up. Past
+// that, the controller may have fenced it and moved its leaderships without the broker knowing
+// (a process paused by SIGSTOP, a long stall): its image, and the groups it loaded from it, are
+// stale until it catches up. The group coordinator answers nothing while it is not current
+// (offsets_topic.go), or a resumed broker would hand out committed offsets older than the ones
+// its successor accepted meanwhile.
+func (l *ControllerLink) current() bool {
+	sent := l.lease.Load()
+	return sent != 0 && time.Since(l.born)-time.Duration(sent-1) < time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond
+}
+
+// errNotCaughtUp: the controller answered a heartbeat, but this broker's image lacks records it
+// requires (ControllerLink.heartbeat); brokerLoop heartbeats again soon.
+var errNotCaughtUp = errors.New("heartbeat answered: not caught up with the metadata log")
+
+// notCaughtUpRetry is how soon brokerLoop heartbeats again after errNotCaughtUp.
+const notCaughtUpRetry = 100 * time.Millisecond
 
 // brokerLoop registers this broker and heartbeats every broker.heartbeat.interval.ms,
 // registering again when the controller no longer knows this incarnation.
@@ -373,6 +426,10 @@ func (l *ControllerLink) brokerLoop() {
 			l.epoch.Store(0)
 			continue
 		}
+		if errors.Is(err, errNotCaughtUp) {
+			l.sleep(ctx, min(interval, notCaughtUpRetry))
+			continue
+		}
 		if err != nil && !l.stopped() {
 			l.b.logger.Debug("heartbeat failed", "err", err)
 		}
@@ -397,20 +454,37 @@ func (l *ControllerLink) heartbeatOnce(ctx context.Context, id int32, wantShutDo
 		defer l.hbInflight.Done()
 	}
 	epoch := l.epoch.Load()
-	should := false
+	var offset uint64
+	if img := l.image.Load(); img != nil {
+		offset = img.Offset()
+	}
+	sent := time.Since(l.born)
+	should, caughtUp := false, false
 	err := l.onActive(hctx, func(a *ControllerLink) error {
 		var err error
-		should, err = a.heartbeat(hctx, id, epoch, wantShutDown)
+		should, caughtUp, err = a.heartbeat(hctx, id, epoch, wantShutDown, offset)
 		return err
 	}, func(addr string) error {
 		var err error
-		should, err = l.remoteHeartbeat(hctx, addr, id, epoch, wantShutDown)
+		should, caughtUp, err = l.remoteHeartbeat(hctx, addr, id, epoch, wantShutDown, offset)
 		return err
 	})
-	if err == nil && wantShutDown && !should {
+	switch {
+	case err != nil:
+		return err
+	case wantShutDown && !should:
 		return errShutdownPending
+	case wantShutDown:
+		return nil
+	case !caughtUp:
+		return errNotCaughtUp
 	}
-	return err
+	for { // the lease only moves forward (a late answer to an older heartbeat must not shorten it)
+		cur := l.lease.Load()
+		if int64(sent)+1 <= cur || l.lease.CompareAndSwap(cur, int64(sent)+1) {
+			return nil
+		}
+	}
 }
 
 // controlledShutdownNoQuorum is how long ControlledShutdown tries while this node knows no Raft
@@ -532,6 +606,9 @@ func (l *ControllerLink) activeLoop() {
 			l.liveMu.Lock()
 			l.live = meta.NewLiveness()
 			l.leaving = nil // a broker still leaving asks again
+			// What an earlier controller fenced and unfenced is unknown here: every broker must
+			// have caught up with the image this node decides on.
+			l.caughtUpAt, l.caughtUpFloor = map[int32]uint64{}, l.c.Image().Offset()
 			l.liveMu.Unlock()
 			l.b.logger.Info("controller: active", "node", l.b.cfg.NodeID)
 		}

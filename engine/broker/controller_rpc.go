@@ -233,16 +233,17 @@ func (l *ControllerLink) remoteRegister(ctx context.Context, addr string, reg me
 	return resp.BrokerEpoch, nil
 }
 
-func (l *ControllerLink) remoteHeartbeat(ctx context.Context, addr string, id int32, epoch int64, wantShutDown bool) (shouldShutDown bool, err error) {
+func (l *ControllerLink) remoteHeartbeat(ctx context.Context, addr string, id int32, epoch int64, wantShutDown bool, offset uint64) (shouldShutDown, caughtUp bool, err error) {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.SetVersion(0)
 	req.BrokerID, req.BrokerEpoch, req.WantShutdown = id, epoch, wantShutDown
+	req.CurrentMetadataOffset = int64(offset)
 	kr, err := rpcCall(ctx, addr, req)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	resp := kr.(*kmsg.BrokerHeartbeatResponse)
-	return resp.ShouldShutdown, rpcError(resp.ErrorCode, nil)
+	return resp.ShouldShutdown, resp.IsCaughtUp, rpcError(resp.ErrorCode, nil)
 }
 
 func (l *ControllerLink) remoteChangeISR(ctx context.Context, addr string, ch replica.ISRChange) error {
@@ -410,8 +411,8 @@ func (l *ControllerLink) answerControllerRPC(ctx context.Context, kreq kmsg.Requ
 			resp.ErrorCode = errNotController
 			return resp
 		}
-		should, err := l.heartbeat(ctx, r.BrokerID, r.BrokerEpoch, r.WantShutdown)
-		resp.ErrorCode, resp.ShouldShutdown = rpcErrorCode(err), should
+		should, caughtUp, err := l.heartbeat(ctx, r.BrokerID, r.BrokerEpoch, r.WantShutdown, uint64(max(r.CurrentMetadataOffset, 0)))
+		resp.ErrorCode, resp.ShouldShutdown, resp.IsCaughtUp = rpcErrorCode(err), should, caughtUp
 		if br := l.c.Image().Broker(r.BrokerID); br != nil {
 			resp.IsFenced = br.Fenced
 		}

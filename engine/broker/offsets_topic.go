@@ -82,6 +82,9 @@ type offsetsReplication struct {
 	partitions int32
 	kickCh     chan struct{} // capacity 1: a kick while the applier runs is one more pass
 	creating   atomic.Bool   // a creation of the topic is in flight
+	// current: the broker's image is current (ControllerLink.current); tests that drive the
+	// journal without a controller replace it.
+	current func() bool
 
 	mu        sync.Mutex
 	pending   map[int32][]offsetsAppend // by partition; appended in offset order per group
@@ -109,7 +112,11 @@ type offsetsPartition struct {
 
 func newOffsetsReplication(b *Broker) *offsetsReplication {
 	return &offsetsReplication{b: b, partitions: b.offsetsTopicPartitions(), kickCh: make(chan struct{}, 1),
-		pending: map[int32][]offsetsAppend{}, truncated: map[int32]int64{}, parts: map[int32]*offsetsPartition{}}
+		pending: map[int32][]offsetsAppend{}, truncated: map[int32]int64{}, parts: map[int32]*offsetsPartition{},
+		current: func() bool {
+			l := b.link.Load()
+			return l != nil && l.current()
+		}}
 }
 
 // startOffsets switches the coordinator to replicated mode and starts the applier; it stops
@@ -189,6 +196,21 @@ func (o *offsetsReplication) Append(groupName string, recs []group.Record, done 
 		deadline: time.Now().Add(offsetsCommitTimeout), done: done})
 	o.mu.Unlock()
 	o.kick() // the HW may be past it already (an ISR of one)
+}
+
+// Leading implements group.Journal: this broker's replica of partition idx is the leader, and
+// the image that made it so is current (ControllerLink.current; the image is applied to the
+// replicas before the heartbeats report its offset).
+func (o *offsetsReplication) Leading(idx int32) bool {
+	if !o.current() {
+		return false
+	}
+	p := o.b.lookupPartition(offsetsTopic, idx)
+	if p == nil {
+		return false
+	}
+	rp := p.replica.Load()
+	return rp != nil && rp.View().Role == replica.RoleLeader
 }
 
 // offsetsBatch is recs as one uncompressed record batch of the offsets topic, without producer id.
@@ -513,6 +535,9 @@ func readVarintBytes(p []byte) (b []byte, null bool, rest []byte, ok bool) {
 // created (its first FindCoordinator asks the controller to create it) or the partition has no
 // leader.
 func (l *ControllerLink) findCoordinatorCluster(key string) (nodeID int32, host string, port int32, code int16, msg string) {
+	if !l.current() {
+		return -1, "", -1, errCoordinatorNotAvailable, "this broker has not heard from the controller within broker.session.timeout.ms"
+	}
 	img := l.image.Load()
 	n := l.b.offsetsTopicPartitions()
 	t := img.Topic(offsetsTopic)

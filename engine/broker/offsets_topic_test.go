@@ -367,6 +367,7 @@ func TestOffsetsJournalAnswersAtHighWatermark(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := newOffsetsReplication(b)
+	o.current = func() bool { return true } // no controller: the test's image is the truth
 	b.groups.Replicate(1, o)
 	o.pass() // leader: loads partition 0
 

@@ -40,7 +40,10 @@
 // same pebble batch. The coordinator then coordinates only the groups of the partitions the
 // broker leads: BeginLoad (COORDINATOR_LOAD_IN_PROGRESS), LoadPartition (the groups built from
 // the store with the same code Open runs), UnloadPartition (parked requests get NOT_COORDINATOR,
-// the groups are dropped; the store keeps them). Any other group gets NOT_COORDINATOR. A failed
+// the groups are dropped; the store keeps them). Any other group gets NOT_COORDINATOR, and so
+// do a loaded partition's groups whenever the Journal says the broker may not lead the partition
+// (Journal.Leading): its leadership moved and UnloadPartition has not run yet, or the broker has not
+// heard from the controller lately and may have lost it unknowingly (resumed from a pause). A failed
 // replicated write answers the code its AppendError carries (Kafka's mapping of failed
 // offsets-topic writes).
 //

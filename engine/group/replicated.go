@@ -23,6 +23,12 @@ import (
 // One group's appends complete in append order.
 type Journal interface {
 	Append(group string, recs []Record, done func(error))
+	// Leading reports whether the broker leads partition of the offsets topic now, as far as it
+	// can tell: false once its leadership moved, and while it may have moved without the broker
+	// knowing (it has not heard from the controller lately). The coordinator answers
+	// NOT_COORDINATOR for the partition's groups meanwhile, even before UnloadPartition, so a
+	// broker resumed after a pause never hands out offsets its successor has moved past.
+	Leading(partition int32) bool
 }
 
 // AppendError is a replicated append that failed with a Kafka error code the coordinator answers
@@ -147,8 +153,12 @@ func (c *Coordinator) ownerCodeLocked(group string) int16 {
 	if r == nil {
 		return errNone
 	}
-	switch r.state[PartitionFor(group, r.partitions)] {
+	p := PartitionFor(group, r.partitions)
+	switch r.state[p] {
 	case partOwned:
+		if !r.journal.Leading(p) {
+			return errNotCoordinator // its groups may have moved on elsewhere
+		}
 		return errNone
 	case partLoading:
 		return errCoordinatorLoadInProgress

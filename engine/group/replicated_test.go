@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/vfs"
@@ -65,7 +66,11 @@ type fakeJournal struct {
 	mu   sync.Mutex
 	next map[int32]int64
 	fail int16
+	// stale: the broker has not heard from the controller lately (Journal.Leading false).
+	stale atomic.Bool
 }
+
+func (j *fakeJournal) Leading(int32) bool { return !j.stale.Load() }
 
 func (j *fakeJournal) Append(group string, recs []Record, done func(error)) {
 	j.mu.Lock()
@@ -126,6 +131,18 @@ func TestReplicatedOwnership(t *testing.T) {
 	}
 	if applied, err := c.AppliedOffset(p); applied != 1 || err != nil {
 		t.Fatalf("applied offset %d (%v), want 1", applied, err)
+	}
+	// A broker that may have been fenced without knowing neither serves nor takes offsets.
+	j.stale.Store(true)
+	if _, code := fetch(); code != errNotCoordinator {
+		t.Fatalf("fetch while the broker is not current: %d, want NOT_COORDINATOR", code)
+	}
+	if code := commit(7); code != errNotCoordinator {
+		t.Fatalf("commit while the broker is not current: %d, want NOT_COORDINATOR", code)
+	}
+	j.stale.Store(false)
+	if off, code := fetch(); off != 42 || code != errNone {
+		t.Fatalf("fetch once current again: offset %d error %d, want 42", off, code)
 	}
 	j.mu.Lock()
 	j.fail = errCoordinatorNotAvailable

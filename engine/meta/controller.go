@@ -400,6 +400,27 @@ func (c *Controller) Barrier(ctx context.Context) error {
 	return nil
 }
 
+// VerifyLeader confirms with a round trip to a quorum that this node is still the active
+// controller: one that was paused or cut off believes it leads, and decides on a stale image,
+// until it hears of the newer term. It returns a *NotControllerError if it is not.
+func (c *Controller) VerifyLeader(ctx context.Context) error {
+	f := c.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }() // raft resolves it, at the latest on Shutdown
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("meta: verifying leadership: %w", ctx.Err())
+	case err := <-done:
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return ErrClosed
+		}
+		return c.notController(false)
+	}
+}
+
 // Snapshot takes a snapshot now and compacts the log behind it (keeping TrailingLogs entries).
 // Raft takes them by itself past SnapshotThreshold; this is for tests and operators.
 func (c *Controller) Snapshot() error {
