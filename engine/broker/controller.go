@@ -362,9 +362,11 @@ func (l *ControllerLink) heartbeat(ctx context.Context, id int32, epoch int64, w
 // than broker.session.timeout.ms ago, a heartbeat the controller answered as caught up. Past
 // that, the controller may have fenced it and moved its leaderships without the broker knowing
 // (a process paused by SIGSTOP, a long stall): its image, and the groups it loaded from it, are
-// stale until it catches up. The group coordinator answers nothing while it is not current
-// (offsets_topic.go), or a resumed broker would hand out committed offsets older than the ones
-// its successor accepted meanwhile.
+// stale until it catches up. While it is not current the group coordinator refuses its groups
+// (NOT_COORDINATOR) and FindCoordinator names none (offsets_topic.go); otherwise a resumed
+// broker would hand out committed offsets older than the ones its successor accepted meanwhile.
+// The price: while no controller answers for longer than the session (an election that slow),
+// group requests are refused too, though nothing was fenced.
 func (l *ControllerLink) current() bool {
 	sent := l.lease.Load()
 	return sent != 0 && time.Since(l.born)-time.Duration(sent-1) < time.Duration(l.cfg.SessionTimeoutMs)*time.Millisecond
