@@ -17,6 +17,7 @@ import (
 	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/engine/meta"
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/internal/diskfault"
 )
 
@@ -261,10 +262,16 @@ func TestDiskFaultLeaderCorruptTailDoesNotLead(t *testing.T) {
 	})
 	old := img.Partition(topic, 0).Leader
 	oldEpoch := img.Partition(topic, 0).LeaderEpoch
-	eventually(t, "every broker serving the partition", func() error {
+	// The partition exists on a broker before its image's assignment is applied to it: the
+	// leader must lead, or the first produce gets NOT_LEADER_OR_FOLLOWER (it did, once in CI).
+	eventually(t, "every broker serving the partition, the leader leading it", func() error {
 		for id := int32(1); id <= 3; id++ {
-			if mc.node(id).tb.b.lookupPartition(topic, 0) == nil {
+			p := mc.node(id).tb.b.lookupPartition(topic, 0)
+			if p == nil {
 				return fmt.Errorf("broker %d has no %s-0", id, topic)
+			}
+			if rp := p.replica.Load(); id == old && (rp == nil || rp.View().Role != replica.RoleLeader) {
+				return fmt.Errorf("broker %d does not lead %s-0 yet", id, topic)
 			}
 		}
 		return nil
