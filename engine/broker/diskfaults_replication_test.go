@@ -302,6 +302,12 @@ func TestDiskFaultLeaderCorruptTailDoesNotLead(t *testing.T) {
 		t.Fatalf("restarted broker %d: CommittedLostOnOpen %d, want %d", old, n, 50-lost)
 	}
 	t.Logf("broker %d restarted with its log cut at %d; broker %d leads in epoch %d", old, lost, leader, img.Partition(topic, 0).LeaderEpoch)
+	eventually(t, "the new leader leading", func() error {
+		if rp := mc.node(leader).tb.b.lookupPartition(topic, 0).replica.Load(); rp == nil || rp.View().Role != replica.RoleLeader {
+			return fmt.Errorf("broker %d does not lead %s-0 yet", leader, topic)
+		}
+		return nil
+	})
 	want = append(want, produceBatches(t, mc.node(leader).tb.addr, topic, "b", 2)...)
 	mc.waitLogsConverged(topic, 0, 70, leader, 1, 2, 3)
 	mc.waitImage(leader, "the restarted broker back in the ISR", func(img *meta.Image) error {
