@@ -50,14 +50,7 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "sluice")
-	args := []string{"build", "-o", bin}
-	if race {
-		args = append(args, "-race")
-	}
-	if out, err := exec.Command("go", append(args, "../cmd/sluice")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSluice(t, dir, race)
 	writeMode := os.Getenv("CHAOS_WRITE_MODE")
 	if writeMode != "" && writeMode != "buffered" && writeMode != "direct" {
 		t.Fatalf("CHAOS_WRITE_MODE %q: want buffered or direct", writeMode)
@@ -107,4 +100,19 @@ func gitCommit() string {
 		c += "-dirty"
 	}
 	return c
+}
+
+// buildSluice builds ../cmd/sluice into dir (with the race detector if race) and returns the
+// binary's path.
+func buildSluice(t *testing.T, dir string, race bool) string {
+	t.Helper()
+	bin := filepath.Join(dir, "sluice")
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, "../cmd/sluice")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

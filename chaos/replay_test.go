@@ -5,8 +5,6 @@ package chaos
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -25,10 +23,7 @@ func TestReplayRestartedLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "sluice")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/sluice").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSluice(t, dir, false)
 	ctx := context.Background()
 	cfg := Config{Binary: bin, Dir: dir, LogLevel: os.Getenv("CHAOS_LOG_LEVEL"), Logf: t.Logf}
 	c, err := startAndSettle(ctx, cfg, dir+"/replay", 0, map[string]int32{topicIdempotent: 4})

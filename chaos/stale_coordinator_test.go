@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,10 +25,7 @@ import (
 // TestPausedCoordinatorServesNoStaleOffsets ./chaos`.
 func TestPausedCoordinatorServesNoStaleOffsets(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sluice")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/sluice").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSluice(t, dir, false)
 	ctx := context.Background()
 	cfg := Config{Binary: bin, Dir: dir, LogLevel: os.Getenv("CHAOS_LOG_LEVEL"), Logf: t.Logf}
 	const topic = "stale"
