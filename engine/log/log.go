@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sluicemq/sluice/engine/record"
 )
@@ -63,6 +62,7 @@ type Log struct {
 	// committedLost: offsets below the checkpointed high watermark that recovery found missing
 	// or corrupt at Open (0 normally). Set once by load.
 	committedLost int64
+	ringReplayed  int64 // bytes of a killed run's write-behind ring written back by Open
 
 	flush  flusher
 	epochs epochCache
@@ -135,7 +135,10 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := l.load(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
-	if cfg.WriteMode == WriteDirect {
+	if cfg.WriteMode != WriteDirect {
+		// A ring left by a direct-mode run was replayed by load; nothing needs it now.
+		_ = os.Remove(filepath.Join(dir, ringFileName))
+	} else {
 		if err := l.startWriteBehind(); err != nil {
 			for _, s := range *l.segments.Load() {
 				s.release()
@@ -156,7 +159,7 @@ func (l *Log) startWriteBehind() error {
 	l.hwWanted = l.highWatermark.Load()
 	l.wb = wb
 	if err := l.attachWriterLocked(); err != nil {
-		_ = unix.Munmap(wb.mem)
+		wb.unmap()
 		return err
 	}
 	go wb.run()
@@ -237,6 +240,10 @@ func (l *Log) WrittenEnd() int64 {
 // replica no longer holds every committed record: it must not lead while a replica that does is
 // available (Jepsen's NATS finding); it refetches them as a follower.
 func (l *Log) CommittedLostOnOpen() int64 { return l.committedLost }
+
+// RingReplayedOnOpen is how many bytes Open copied from a killed direct-mode run's write-behind
+// ring into the log before recovering it (ringfile.go): appended, answered, not yet written.
+func (l *Log) RingReplayedOnOpen() int64 { return l.ringReplayed }
 
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }
@@ -839,16 +846,18 @@ func (l *Log) Close() error {
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
 	if l.wb != nil {
-		// What the writer cannot write now is lost: no clean-shutdown marker, so the next Open
-		// rescans the active segment and cuts it at the last whole batch on disk.
+		// What the writer cannot write now stays in the ring file; no clean-shutdown marker, so
+		// the next Open replays it and rescans the active segment (ringfile.go).
 		drainErr := l.wb.drain()
 		l.wb.stop()
 		if drainErr != nil {
+			// The ring file keeps what was not written; the next Open (this boot) replays it.
 			for _, s := range segs {
 				s.release()
 			}
 			return drainErr
 		}
+		_ = os.Remove(filepath.Join(l.dir, ringFileName)) // everything is in the segment
 	}
 	if failed := l.offline(); failed != nil {
 		// No clean-shutdown marker and no flush: the next Open must rescan from the recovery

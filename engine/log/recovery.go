@@ -51,6 +51,13 @@ func (l *Log) load() error {
 			return err
 		}
 	}
+	if !clean {
+		// A killed direct-mode run's answered but unwritten appends go back into the segment
+		// before it is scanned (and CRC-checked) below.
+		if l.ringReplayed, err = replayRing(l.dir, bases); err != nil {
+			return err
+		}
+	}
 	// Segments strictly before the one holding the recovery point were fsynced whole.
 	rpBase := int64(-1)
 	for _, b := range bases {

@@ -60,7 +60,6 @@ const (
 	writeBehindBytes   = 4 << 20 // the ring, per log: the prototype's measured chunk size
 	directAlign        = 4096    // O_DIRECT alignment of positions, lengths and memory
 	writeRetryInterval = 100 * time.Millisecond
-	hugePageBytes      = 2 << 20 // x86-64's transparent huge page
 )
 
 // ringIdleRelease: a ring nothing was appended to for this long goes back to the kernel. A
@@ -99,10 +98,13 @@ func ParseWriteMode(s string) (WriteMode, error) {
 type pendingBatch struct{ end, next int64 }
 
 type writeBehind struct {
-	l    *Log
-	mem  []byte // the mapping holding ring (aligned to a huge page) and tail
-	ring []byte // writeBehindBytes; file position p lives at ring[p % writeBehindBytes]
-	tail []byte // one block: the zero-padded copy of a partly filled last block
+	l        *Log
+	ringFile *os.File   // ringFileName (ringfile.go)
+	mem      []byte     // ringFile mapped shared: header block, then ring
+	hdr      ringHeader // mem's header block
+	ring     []byte     // writeBehindBytes; file position p lives at ring[p % writeBehindBytes]
+	tailMem  []byte     // an anonymous mapping (page-aligned) holding tail
+	tail     []byte     // one block: the zero-padded copy of a partly filled last block
 
 	mu       sync.Mutex
 	cond     sync.Cond // appended or written moved, err changed, or stopping
@@ -124,6 +126,7 @@ type writeBehind struct {
 	idleArmed bool
 	idleFired bool
 	released  bool
+	reserved  bool // the ring file's ring part is filled (reserveRing) and not punched out since
 
 	done   chan struct{}
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
@@ -135,16 +138,19 @@ type writeBehind struct {
 var directWriteHook atomic.Pointer[func(s *segment, pos int64, n int) error]
 
 func newWriteBehind(l *Log) (*writeBehind, error) {
-	// The ring sits on a huge-page boundary and asks for transparent huge pages: O_DIRECT pins
-	// every page it writes from (get_user_pages), 512 times fewer pins per byte with 2 MiB pages.
-	mem, err := unix.Mmap(-1, 0, writeBehindBytes+hugePageBytes+directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	f, mem, err := openRingFile(l.dir)
 	if err != nil {
+		return nil, err
+	}
+	tailMem, err := unix.Mmap(-1, 0, directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		unmapRing(mem)
+		f.Close()
 		return nil, fmt.Errorf("write-behind ring: %w", err)
 	}
-	skip := int((hugePageBytes - uintptr(unsafe.Pointer(&mem[0]))%hugePageBytes) % hugePageBytes)
-	ring := mem[skip : skip+writeBehindBytes]
-	_ = unix.Madvise(ring, unix.MADV_HUGEPAGE) // advisory: without it the ring has 4 KiB pages
-	wb := &writeBehind{l: l, mem: mem, ring: ring, tail: mem[skip+writeBehindBytes : skip+writeBehindBytes+directAlign], done: make(chan struct{})}
+	hdr := ringHeader(mem[writeBehindBytes:])
+	initRingHeader(hdr)
+	wb := &writeBehind{l: l, ringFile: f, mem: mem, hdr: hdr, ring: mem[:writeBehindBytes], tailMem: tailMem, tail: tailMem, done: make(chan struct{})}
 	wb.cond.L = &wb.mu
 	wb.idleTimer = time.AfterFunc(time.Hour, func() {
 		wb.mu.Lock()
@@ -187,6 +193,7 @@ func (wb *writeBehind) attach(s *segment, f *os.File, direct bool) error {
 	wb.seg, wb.file, wb.direct = s, f, direct
 	wb.appended, wb.written, wb.released = size, size, true
 	wb.pending, wb.head = wb.pending[:0], 0
+	setRingHeader(wb.hdr, s.base, size)
 	return nil
 }
 
@@ -233,15 +240,23 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 		n := int64(copy(wb.ring[i:min(i+room, writeBehindBytes)], p))
 		p = p[n:]
 		wb.appended += n
+		wb.hdr.store(hdrAppended, wb.appended) // after the copy: a killed process's bytes are replayed
 		wb.cond.Broadcast()
 	}
 	wb.pending = append(wb.pending, pendingBatch{end: wb.appended, next: next})
 	return nil
 }
 
-// readBackLocked refills the ring's copy of the partly filled last block after an idle release
-// or an attach (the next write rewrites that block whole). wb.mu held; nothing is unwritten.
+// readBackLocked reserves the ring file's blocks and refills the ring's copy of the partly
+// filled last block after an idle release or an attach (the next write rewrites that block
+// whole). wb.mu held; nothing is unwritten.
 func (wb *writeBehind) readBackLocked() error {
+	if !wb.reserved {
+		if err := reserveRing(wb.ringFile); err != nil {
+			return fmt.Errorf("segment %d: %w", wb.seg.base, err)
+		}
+		wb.reserved = true
+	}
 	from := wb.written &^ (directAlign - 1)
 	if n := wb.written - from; n > 0 {
 		i := from % writeBehindBytes
@@ -258,7 +273,11 @@ func (wb *writeBehind) readBackLocked() error {
 func (wb *writeBehind) releaseIdleLocked() {
 	switch {
 	case wb.idleFired && wb.appends == wb.idleMark && !wb.released:
-		_ = unix.Madvise(wb.ring, unix.MADV_DONTNEED) // advisory: on failure the pages stay
+		// Frees the ring's pages and blocks; advisory: where the file system cannot punch holes
+		// the pages stay, clean once written back, for the kernel to reclaim.
+		if unix.Fallocate(int(wb.ringFile.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes) == nil {
+			wb.reserved = false
+		}
 		wb.released = true
 	case !wb.idleArmed && !wb.released && !wb.stopping:
 		wb.idleMark, wb.idleArmed = wb.appends, true
@@ -320,6 +339,7 @@ func (wb *writeBehind) run() {
 			continue
 		}
 		wb.err = nil
+		wb.hdr.store(hdrWritten, to) // before appends may reuse the ring space this write frees
 		wb.written = to
 		published := wb.publishLocked(s, to)
 		wb.cond.Broadcast()
@@ -398,7 +418,7 @@ func (wb *writeBehind) publishLocked(s *segment, to int64) bool {
 }
 
 // stop ends the writer goroutine without writing what is left (Close drains first; a test's
-// crash does not) and releases the ring.
+// crash does not) and unmaps the ring; its file stays for the next Open to replay.
 func (wb *writeBehind) stop() {
 	wb.mu.Lock()
 	wb.stopping = true
@@ -409,5 +429,11 @@ func (wb *writeBehind) stop() {
 	if wb.file != nil {
 		wb.file.Close()
 	}
-	_ = unix.Munmap(wb.mem)
+	wb.unmap()
+}
+
+func (wb *writeBehind) unmap() {
+	unmapRing(wb.mem)
+	_ = unix.Munmap(wb.tailMem)
+	wb.ringFile.Close()
 }

@@ -1,9 +1,14 @@
 package log
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -173,16 +178,11 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	f.checkAll()
 }
 
-// A crash keeps what was written and loses what was only in the ring, without leaving a torn or
-// padded tail behind.
-func TestWriteBehindCrash(t *testing.T) {
-	f := newFixture(t, direct)
-	f.appendRandom(40)
-	f.l.waitWritten(t)
-	written := f.l.LogEndOffset()
-
+// holdWrites makes every write-behind write fail after a short wait (the writer retries), so
+// what is appended from now on stays in the ring only.
+func holdWrites(t *testing.T) {
 	release := make(chan struct{})
-	defer close(release)
+	t.Cleanup(func() { close(release) })
 	setDirectWriteHook(t, func(*segment, int64, int) error {
 		select {
 		case <-release:
@@ -190,22 +190,184 @@ func TestWriteBehindCrash(t *testing.T) {
 		}
 		return errors.New("held back by the test")
 	})
-	p, _ := makeBatch(f.rng, 3, 100, f.clock.ms.Load())
-	if _, err := f.l.Append(record.Batch(p), 3); err != nil {
-		t.Fatal(err)
+}
+
+// A crash keeps what was written and what was only in the ring: the ring is a shared mapping of
+// a file, so its bytes outlive the process, and Open writes them back before recovery.
+func TestWriteBehindCrashKeepsRing(t *testing.T) {
+	f := newFixture(t, direct)
+	f.appendRandom(40)
+	f.l.waitWritten(t)
+	written := f.l.LogEndOffset()
+	holdWrites(t)
+	f.appendRandom(3) // answered, never written
+	appended := f.l.LogEndOffset()
+	var inRing int64
+	for _, w := range f.want[len(f.want)-3:] {
+		inRing += int64(len(w.bytes))
 	}
 	f.l.crash()
 	directWriteHook.Store(nil)
 	f.reopenAndGrow(0)
-	if got := f.want[len(f.want)-1].last + 1; got != written {
-		t.Fatalf("test bookkeeping: last batch ends at %d, want %d", got, written)
+	if written >= appended {
+		t.Fatalf("test bookkeeping: nothing appended after offset %d", written)
 	}
-	if got := f.l.LogEndOffset(); got != written {
-		t.Fatalf("log end offset %d after the crash, want %d (the unwritten batch lost)", got, written)
+	if got := f.l.LogEndOffset(); got != appended {
+		t.Fatalf("log end offset %d after the crash, want %d (%d written, the rest in the ring)", got, appended, written)
+	}
+	if got := f.l.RingReplayedOnOpen(); got != inRing {
+		t.Fatalf("replayed %d bytes from the ring, want %d", got, inRing)
 	}
 	f.appendRandom(10)
 	f.l.waitWritten(t)
 	f.checkAll()
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, ringFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ring file after a clean Close: %v, want it removed", err)
+	}
+}
+
+// A ring Open cannot trust is not replayed: one from another boot, one whose header a crash
+// caught mid-attach, one whose bytes do not pass recovery's checks.
+func TestWriteBehindCrashIgnoresUntrustedRing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(t *testing.T, ring *os.File)
+	}{
+		{"another boot", func(t *testing.T, ring *os.File) {
+			writeAt(t, ring, writeBehindBytes+hdrBootID, []byte("00000000-0000-0000-0000-000000000000"))
+		}},
+		{"mid-attach", func(t *testing.T, ring *os.File) { writeAt(t, ring, writeBehindBytes+hdrValid, make([]byte, 8)) }},
+		{"corrupt bytes", func(t *testing.T, ring *os.File) {
+			var h [hdrAppended + 8]byte
+			if _, err := ring.ReadAt(h[:], writeBehindBytes); err != nil {
+				t.Fatal(err)
+			}
+			written := int64(binary.LittleEndian.Uint64(h[hdrWritten:]))
+			// A byte inside the first unwritten batch's records: its CRC no longer matches.
+			writeAt(t, ring, written%writeBehindBytes+record.HeaderSize+2, []byte{0x5a})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, direct)
+			f.appendRandom(20)
+			f.l.waitWritten(t)
+			written := f.l.LogEndOffset()
+			holdWrites(t)
+			f.appendRandom(2)
+			f.l.crash()
+			directWriteHook.Store(nil)
+			ring, err := os.OpenFile(filepath.Join(f.dir, ringFileName), os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.mutate(t, ring)
+			ring.Close()
+			f.want = f.want[:len(f.want)-2]
+			f.reopenAndGrow(3)
+			if f.l.WrittenEnd() != f.l.LogEndOffset() || f.want[len(f.want)-4].last+1 != written {
+				t.Fatalf("test bookkeeping: written end %d, log end %d", f.l.WrittenEnd(), f.l.LogEndOffset())
+			}
+		})
+	}
+}
+
+func writeAt(t *testing.T, f *os.File, off int64, p []byte) {
+	t.Helper()
+	if _, err := f.WriteAt(p, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A real kill -9: a child process (this test binary) appends with its writes held back, so the
+// batches are answered and only in the ring, and is killed; Open in this process finds every
+// batch, byte for byte, and all of it came from the ring.
+func TestWriteBehindKilledProcessKeepsRing(t *testing.T) {
+	if dir := os.Getenv("SLUICE_RING_CHILD_DIR"); dir != "" {
+		ringChild(t, dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriteBehindKilledProcessKeepsRing$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SLUICE_RING_CHILD_DIR="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() // by PID
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "appended" {
+				ready <- nil
+				return
+			}
+		}
+		ready <- fmt.Errorf("child ended without appending: %v", sc.Err())
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("child did not append within 60 s")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	want, err := os.ReadFile(filepath.Join(dir, "appended"))
+	if err != nil || len(want) == 0 {
+		t.Fatalf("the child's record of its appends: %d bytes, %v", len(want), err)
+	}
+	l, err := Open(dir, smallConfig(&fakeClock{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := l.RingReplayedOnOpen(); got != int64(len(want)) {
+		t.Fatalf("replayed %d bytes from the ring, want %d (every append was held back)", got, len(want))
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "00000000000000000000.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("segment after the kill: %d bytes, not the %d bytes appended", len(got), len(want))
+	}
+	if n := l.LogEndOffset(); n == 0 {
+		t.Fatal("log end offset 0 after the kill")
+	}
+}
+
+// ringChild is the killed process of TestWriteBehindKilledProcessKeepsRing.
+func ringChild(t *testing.T, dir string) {
+	clock := &fakeClock{}
+	clock.ms.Store(1_700_000_000_000)
+	f := &fixture{t: t, dir: dir, rng: rand.New(rand.NewPCG(7, 7)), clock: clock}
+	f.cfg = smallConfig(clock)
+	f.cfg.WriteMode, f.cfg.SegmentBytes = WriteDirect, 1<<30
+	holdWrites(t)
+	f.reopen()
+	f.appendRandom(25)
+	var all []byte
+	for _, w := range f.want {
+		all = append(all, w.bytes...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "appended"), all, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("appended")
+	select {} // killed here
 }
 
 // A write error is retried; while it lasts, new appends and Flush fail, and none of the data in
