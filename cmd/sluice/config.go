@@ -88,7 +88,7 @@ var serveKeys = []keyDoc{
 	{"log.recovery.verify.all", "false", "at startup CRC-check every segment, not only those after the recovery point (Sluice's own key)"},
 	{"log.preallocate.bytes", strconv.Itoa(log.DefaultPreallocateBytes), "reserve each active segment's disk blocks this far ahead of its data; 0 never (Sluice's own key)"},
 	{"log.page.cache.tail.bytes", strconv.Itoa(log.DefaultPageCacheTailBytes), "drop written data further than this behind each partition's end from the page cache; 0 leaves it to the kernel (Sluice's own key)"},
-	{"log.write.mode", "buffered", "buffered (pwrite into the page cache, as Kafka) or direct (write-behind with O_DIRECT: less CPU; acks=0/1 answered before the write, so a killed process loses its last unwritten records; up to 4 MiB of memory per partition written to lately; the broker then runs with one Go processor more than CPUs unless GOMAXPROCS is set; Sluice's own key)"},
+	{"log.write.mode", "buffered", "buffered (pwrite into the page cache, as Kafka) or direct (write-behind with O_DIRECT: less CPU; acks=0/1 answered once the batch is in a per-partition ring file's page cache, which a restart after a killed process writes into the log; consumers and ListOffsets see a record once it is written, a few milliseconds later; 4 MiB of memory and disk per partition written to lately; the broker then runs with one Go processor more than CPUs unless GOMAXPROCS is set; Sluice's own key)"},
 	{"group.initial.rebalance.delay.ms", "3000", "how long an empty group waits for more members before its first rebalance"},
 	{"group.min.session.timeout.ms", "6000", "smallest session.timeout.ms a consumer may ask for"},
 	{"group.max.session.timeout.ms", "1800000", "largest session.timeout.ms a consumer may ask for"},

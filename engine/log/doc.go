@@ -11,6 +11,7 @@
 //	checkpoint                      log start offset, recovery point, high watermark
 //	leader-epoch-checkpoint         leader epoch → first offset (Kafka's format; epochs.go)
 //	.clean-shutdown                 written by Close, removed by Open
+//	write-behind.ring               log.write.mode=direct only: the ring, header (ringfile.go)
 //
 // Concurrency contract:
 //   - One writer at a time: Append, AppendAsFollower, Truncate, TruncateFully,
@@ -39,6 +40,9 @@
 // Append copies the batch into a ring and a writer goroutine writes it with O_DIRECT. The
 // published sizes, Read and the high watermark then follow what is written, not what is appended
 // (LogEndOffset still counts every append); roll, Truncate, Flush and Close drain the ring first.
+// The ring is a file (write-behind.ring) mapped shared: after a killed process, Open writes its
+// unwritten bytes into the active segment before recovery scans it (ringfile.go), so what an
+// acks=0/1 answer covered survives a process crash as in buffered mode.
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //

@@ -127,8 +127,9 @@ func reserveRing(f *os.File) error {
 	}
 	for pos := 0; pos < writeBehindBytes; pos += hugePageBytes {
 		n, err := unix.Pwritev(int(f.Fd()), iov, int64(pos))
-		if err == nil && n != hugePageBytes {
-			err = fmt.Errorf("short write (%d of %d bytes)", n, hugePageBytes)
+		if err == nil && n < hugePageBytes {
+			// A short write is a full disk; writing the rest says so (ENOSPC).
+			_, err = f.WriteAt(make([]byte, hugePageBytes-n), int64(pos+n))
 		}
 		if err != nil {
 			return fmt.Errorf("reserve the write-behind ring: %w", err)

@@ -19,9 +19,9 @@ import (
 // the broker's CPU at one partition (results/broker.md, "fourth pass"). A write with O_DIRECT
 // skips the page cache, but blocking the append on it costs the producer its round trip.
 //
-// How: Append copies each batch into the log's ring (writeBehindBytes, page-aligned memory) and
-// returns; one writer goroutine per log writes what the ring holds with O_DIRECT, as much as has
-// accumulated in one pwritev, and publishes the batches it covered. A write must cover whole
+// How: Append copies each batch into the log's ring (writeBehindBytes of a file mapped shared,
+// ringfile.go) and returns; one writer goroutine per log writes what the ring holds with
+// O_DIRECT, as much as has accumulated in one pwritev, and publishes the batches it covered. A write must cover whole
 // 4 KiB blocks, so the last, partly filled block is written from a zero-padded copy and written
 // again, with more data, by the next write; the ring keeps that block's bytes until then.
 //
@@ -40,21 +40,23 @@ import (
 //     Close) drains the ring first under the writer lock, so it sees the published state equal to
 //     the appended one, as in buffered mode.
 //
-// Memory: the ring is writeBehindBytes of huge pages per log in this mode, touched as data
-// arrives, so a partition being written to holds 2–4 MiB. A ring with nothing appended for
-// ringIdleRelease is given back to the kernel (MADV_DONTNEED), so memory follows the partitions
-// written lately, not every partition ever written; the next append reads the partly filled
-// last block back from the file first.
+// Memory: the ring is writeBehindBytes of page cache (huge pages where the file system allows)
+// per log in this mode, filled when appends first use it, so a partition being written to holds
+// 4 MiB of memory and of disk. A ring with nothing appended for ringIdleRelease is punched out of
+// its file, freeing both, so they follow the partitions written lately, not every partition ever
+// written; the next append refills the ring and reads the partly filled last block back from the
+// segment first.
 //
 // Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
 // is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
 // at one partition, where the event loop then waited for ring room (results/broker.md).
 //
-// Durability: an acks=0/1 answer is given once the batch is in the ring, before it is written. A
-// process killed in that window (typically one write's worth, a few milliseconds at most) loses
-// those records, where Kafka's page cache would keep them; an OS crash loses unflushed data
-// in both. acks=all waits for the write (see above). Flush, flush.messages and flush.ms drain the
-// ring before their fsync. A write error is retried every writeRetryInterval; while it persists,
+// Durability: an acks=0/1 answer is given once the batch is in the ring, before it is written.
+// The ring is page cache of its file, so a killed process loses none of it: the next Open writes
+// what was not yet written into the segment (ringfile.go), as Kafka's page cache keeps a killed
+// broker's pwrites. An OS crash loses unflushed data in both. acks=all waits for the write (see
+// above), so that the high watermark only covers bytes in segment files. Flush, flush.messages
+// and flush.ms drain the ring before their fsync. A write error is retried every writeRetryInterval; while it persists,
 // new appends fail (KAFKA_STORAGE_ERROR) and so do Flush and roll.
 const (
 	writeBehindBytes   = 4 << 20 // the ring, per log: the prototype's measured chunk size
