@@ -371,8 +371,8 @@ func iovec(p []byte) unix.Iovec {
 	return v
 }
 
-// write writes iov at pos with one pwritev (a short write is an error: the next try writes it
-// all again).
+// write writes iov at pos with one pwritev (more after a short write; a failed write is tried
+// again whole by the caller).
 func (wb *writeBehind) write(s *segment, fd int, iov []unix.Iovec, pos int64) error {
 	var total int
 	for _, v := range iov {
@@ -383,15 +383,34 @@ func (wb *writeBehind) write(s *segment, fd int, iov []unix.Iovec, pos int64) er
 			return err
 		}
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_PWRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), uintptr(pos), 0, 0)
-	if errno != 0 {
-		return fmt.Errorf("write at %d: %w", pos, errno)
-	}
-	if int(n) != total {
-		return fmt.Errorf("write at %d: short write (%d of %d bytes)", pos, n, total)
+	for done := 0; done < total; {
+		n, _, errno := unix.Syscall6(unix.SYS_PWRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), uintptr(pos+int64(done)), 0, 0)
+		if errno != 0 {
+			return fmt.Errorf("write at %d: %w", pos+int64(done), errno)
+		}
+		if n == 0 {
+			return fmt.Errorf("write at %d: wrote nothing", pos+int64(done))
+		}
+		// A short write (a file system filling up): write the rest, which says why it failed
+		// (ENOSPC) or succeeds.
+		done += int(n)
+		iov = advanceIovec(iov, int(n))
 	}
 	wb.writes.Add(1)
 	return nil
+}
+
+// advanceIovec drops the first n bytes of iov, in place.
+func advanceIovec(iov []unix.Iovec, n int) []unix.Iovec {
+	for len(iov) > 0 && n >= int(iov[0].Len) {
+		n -= int(iov[0].Len)
+		iov = iov[1:]
+	}
+	if n > 0 {
+		iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+		iov[0].SetLen(int(iov[0].Len) - n)
+	}
+	return iov
 }
 
 // publishLocked publishes the pending batches that end at or before to, and reports whether any

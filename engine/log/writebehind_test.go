@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/internal/diskfault"
 )
 
 func direct(c *Config) { c.WriteMode = WriteDirect }
@@ -487,5 +488,69 @@ func TestWriteBehindReleasesIdleRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.checkFileIsAppendedBatches()
+	f.reopenAndGrow(5)
+}
+
+// A full disk in direct mode: a ring that cannot be reserved refuses the append with ENOSPC;
+// a write that fails after its appends were answered keeps them in the ring, refuses new
+// appends (ENOSPC) and is retried, and once space is freed every answered batch is in the log.
+func TestWriteBehindFullDisk(t *testing.T) {
+	mnt := diskfault.MountTmpfs(t, "16m")
+	f := &fixture{t: t, dir: filepath.Join(mnt, "p-0"), rng: newFixture(t).rng, clock: &fakeClock{}}
+	f.clock.ms.Store(1_700_000_000_000)
+	f.cfg = smallConfig(f.clock)
+	f.cfg.WriteMode, f.cfg.SegmentBytes = WriteDirect, 1<<30
+	f.reopen()
+	ballast := func(name string, mib int) string {
+		t.Helper()
+		path := filepath.Join(mnt, name)
+		if err := os.WriteFile(path, make([]byte, mib<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	append1 := func() error {
+		p, ts := makeBatch(f.rng, 1+f.rng.IntN(4), 200+f.rng.IntN(2000), f.clock.ms.Load())
+		info, err := f.l.Append(record.Batch(p), 3)
+		if err == nil {
+			f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(p).MaxTimestamp(), bytes: p, recTS: ts})
+		}
+		return err
+	}
+
+	b1 := ballast("ballast-1", 13) // leaves less than the ring's 4 MiB
+	if err := append1(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append with no room for the ring: %v, want ENOSPC", err)
+	}
+	if n := f.l.LogEndOffset(); n != 0 {
+		t.Fatalf("log end offset %d after the refused append", n)
+	}
+	if err := os.Remove(b1); err != nil {
+		t.Fatal(err)
+	}
+	b2 := ballast("ballast-2", 6) // more than the ring can hold unwritten, freed below
+	var full error
+	for i := 0; i < 100000 && full == nil; i++ {
+		full = append1()
+	}
+	if !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v, want ENOSPC", full)
+	}
+	answered := f.l.LogEndOffset()
+	if f.l.WrittenEnd() >= answered {
+		t.Fatalf("written end %d, log end %d: the test needs answered batches the disk refused", f.l.WrittenEnd(), answered)
+	}
+	t.Logf("full: %d batches answered, written up to offset %d of %d: %v", len(f.want), f.l.WrittenEnd(), answered, full)
+	if err := os.Remove(b2); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the refused write is retried once space is freed", func() bool { return f.l.Flush() == nil })
+	if got := f.l.WrittenEnd(); got != answered {
+		t.Fatalf("written end %d after the retry, want %d", got, answered)
+	}
+	f.checkAll()
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	f.reopenAndGrow(5)
 }
