@@ -91,6 +91,10 @@ func (b *Broker) openPartition(t *topic, p int32, cfg log.Config) (*partition, e
 				"topic", t.name, "partition", p)
 		}
 	}
+	if n := l.RingReplayedOnOpen(); n > 0 {
+		b.logger.Info("wrote a killed run's answered, unwritten appends from the write-behind ring into the log",
+			"topic", t.name, "partition", p, "bytes", n, "log_end_offset", l.LogEndOffset())
+	}
 	if n := l.CommittedLostOnOpen(); n > 0 {
 		b.logger.Error("log recovery lost committed records: a replica holding them must lead", "topic", t.name, "partition", p,
 			"records", n, "log_end_offset", l.LogEndOffset())
