@@ -23,9 +23,9 @@ import (
 // in Kafka; the header's boot id makes Open ignore a ring from an earlier boot.
 //
 // File layout: writeBehindBytes of ring (file position p of the active segment at
-// ring[p % writeBehindBytes]), then one header block. The header's words are stored with atomic stores in
-// program order, so a process killed between two stores leaves a header that is either marked
-// invalid or true of the ring:
+// ring[p % writeBehindBytes]), then one header block. The header's words are stored with atomic
+// stores in program order, so a process killed between two stores leaves a header that is
+// either marked invalid or true of the ring:
 //
 //	0  magic      ringMagic
 //	8  valid      1 while the fields below describe the ring; 0 during attach

@@ -21,9 +21,10 @@ import (
 //
 // How: Append copies each batch into the log's ring (writeBehindBytes of a file mapped shared,
 // ringfile.go) and returns; one writer goroutine per log writes what the ring holds with
-// O_DIRECT, as much as has accumulated in one pwritev, and publishes the batches it covered. A write must cover whole
-// 4 KiB blocks, so the last, partly filled block is written from a zero-padded copy and written
-// again, with more data, by the next write; the ring keeps that block's bytes until then.
+// O_DIRECT, as much as has accumulated in one pwritev, and publishes the batches it covered. A
+// write must cover whole 4 KiB blocks, so the last, partly filled block is written from a
+// zero-padded copy and written again, with more data, by the next write; the ring keeps that
+// block's bytes until then.
 //
 // Invariants:
 //   - The ring holds the file's bytes [alignDown(written), appended), and appended −
@@ -56,8 +57,9 @@ import (
 // what was not yet written into the segment (ringfile.go), as Kafka's page cache keeps a killed
 // broker's pwrites. An OS crash loses unflushed data in both. acks=all waits for the write (see
 // above), so that the high watermark only covers bytes in segment files. Flush, flush.messages
-// and flush.ms drain the ring before their fsync. A write error is retried every writeRetryInterval; while it persists,
-// new appends fail (KAFKA_STORAGE_ERROR) and so do Flush and roll.
+// and flush.ms drain the ring before their fsync. A write error is retried every
+// writeRetryInterval; while it persists, new appends fail (KAFKA_STORAGE_ERROR) and so do Flush
+// and roll.
 const (
 	writeBehindBytes   = 4 << 20 // the ring, per log: the prototype's measured chunk size
 	directAlign        = 4096    // O_DIRECT alignment of positions, lengths and memory
@@ -102,11 +104,10 @@ type pendingBatch struct{ end, next int64 }
 type writeBehind struct {
 	l        *Log
 	ringFile *os.File   // ringFileName (ringfile.go)
-	mem      []byte     // ringFile mapped shared: header block, then ring
+	mem      []byte     // ringFile mapped shared: ring, then the header block
 	hdr      ringHeader // mem's header block
 	ring     []byte     // writeBehindBytes; file position p lives at ring[p % writeBehindBytes]
-	tailMem  []byte     // an anonymous mapping (page-aligned) holding tail
-	tail     []byte     // one block: the zero-padded copy of a partly filled last block
+	tail     []byte     // one aligned block: the zero-padded copy of a partly filled last block
 
 	mu       sync.Mutex
 	cond     sync.Cond // appended or written moved, err changed, or stopping
@@ -144,7 +145,7 @@ func newWriteBehind(l *Log) (*writeBehind, error) {
 	if err != nil {
 		return nil, err
 	}
-	tailMem, err := unix.Mmap(-1, 0, directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	tail, err := unix.Mmap(-1, 0, directAlign, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		unmapRing(mem)
 		f.Close()
@@ -152,7 +153,7 @@ func newWriteBehind(l *Log) (*writeBehind, error) {
 	}
 	hdr := ringHeader(mem[writeBehindBytes:])
 	initRingHeader(hdr)
-	wb := &writeBehind{l: l, ringFile: f, mem: mem, hdr: hdr, ring: mem[:writeBehindBytes], tailMem: tailMem, tail: tailMem, done: make(chan struct{})}
+	wb := &writeBehind{l: l, ringFile: f, mem: mem, hdr: hdr, ring: mem[:writeBehindBytes], tail: tail, done: make(chan struct{})}
 	wb.cond.L = &wb.mu
 	wb.idleTimer = time.AfterFunc(time.Hour, func() {
 		wb.mu.Lock()
@@ -455,6 +456,6 @@ func (wb *writeBehind) stop() {
 
 func (wb *writeBehind) unmap() {
 	unmapRing(wb.mem)
-	_ = unix.Munmap(wb.tailMem)
+	_ = unix.Munmap(wb.tail)
 	wb.ringFile.Close()
 }
