@@ -120,6 +120,66 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 	checkRecords(t, consumeAll(t, tb, "other", 2), []string{"before", "after"})
 }
 
+// log.write.mode=direct meets a full disk: acks=1 is answered from the write-behind ring, so
+// records can be answered and then refused by the disk. Produce then gets KAFKA_STORAGE_ERROR
+// while the writer retries; once space is freed the partition takes writes again at the next
+// offset, and every answered record is there, in order (engine/log TestWriteBehindFullDisk has
+// the log's side).
+func TestDiskFullDirectModeKeepsAnsweredRecords(t *testing.T) {
+	mnt := diskfault.MountTmpfs(t, "24m")
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBroker(t, filepath.Join(mnt, "data"), directMode)
+	if _, err := kadm.NewClient(tb.client()).CreateTopic(context.Background(), 1, 1, nil, "full"); err != nil {
+		t.Fatal(err)
+	}
+	value := func(i int) string { return fmt.Sprintf("%08d-%0*d", i, 2000, i) }
+	var acked []string
+	produce := func() int16 {
+		t.Helper()
+		vals := make([]string, 8)
+		for i := range vals {
+			vals[i] = value(len(acked) + i)
+		}
+		p := rawProduce(t, tb.addr, "full", 0, 1, 30000, vals...)
+		if p.ErrorCode == errNone {
+			if p.BaseOffset != int64(len(acked)) {
+				t.Fatalf("batch stored at %d, want %d", p.BaseOffset, len(acked))
+			}
+			acked = append(acked, vals...)
+		}
+		return p.ErrorCode
+	}
+	code := errNone
+	for batch := 0; code == errNone; batch++ {
+		if batch > 10000 {
+			t.Fatal("the 24 MiB tmpfs never filled")
+		}
+		code = produce()
+	}
+	if code != errKafkaStorage {
+		t.Fatalf("acks=1 on a full disk: error code %d, want KAFKA_STORAGE_ERROR (%d)", code, errKafkaStorage)
+	}
+	p := tb.b.lookupPartition("full", 0)
+	t.Logf("disk full after %d answered records; %d written", len(acked), p.log.WrittenEnd())
+	if leo := p.log.LogEndOffset(); leo != int64(len(acked)) {
+		t.Fatalf("log end offset %d on a full disk, want %d (answered records)", leo, len(acked))
+	}
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "acks=1 answered again once space is freed", func() error {
+		if code := produce(); code != errNone {
+			return fmt.Errorf("error code %d", code)
+		}
+		return nil
+	})
+	checkRecords(t, consumeAll(t, tb, "full", len(acked)), acked)
+}
+
 // checkRecords asserts got holds exactly want's values at offsets 0, 1, ….
 func checkRecords(t *testing.T, got []*kgo.Record, want []string) {
 	t.Helper()
