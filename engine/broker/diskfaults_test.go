@@ -53,34 +53,9 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 		t.Fatalf("produce to other: code %d", code)
 	}
 
-	value := func(i int) string { return fmt.Sprintf("%08d-%0*d", i, 2000, i) }
-	var acked, vals []string
-	code := errNone
-	for batch := 0; code == errNone; batch++ {
-		if batch > 10000 {
-			t.Fatal("8 MiB tmpfs never filled")
-		}
-		vals = make([]string, 8)
-		for i := range vals {
-			vals[i] = value(len(acked) + i)
-		}
-		var base int64
-		code, base = produceAcksAll(t, tb, "full", vals...)
-		if code == errNone {
-			if base != int64(len(acked)) {
-				t.Fatalf("batch %d stored at %d, want %d", batch, base, len(acked))
-			}
-			acked = append(acked, vals...)
-		}
-	}
-	if code != errKafkaStorage {
-		t.Fatalf("produce on a full disk: error code %d, want KAFKA_STORAGE_ERROR (%d)", code, errKafkaStorage)
-	}
+	acked, vals := fillDisk(t, tb, "full", -1)
 	p := tb.b.lookupPartition("full", 0)
 	t.Logf("disk full after %d acknowledged records (%d segments)", len(acked), p.log.NumSegments())
-	if leo := p.log.LogEndOffset(); leo != int64(len(acked)) {
-		t.Fatalf("log end offset %d on a full disk, want %d (acknowledged records)", leo, len(acked))
-	}
 	// Still full: the same batch gets the same answer every time (its partial write was cut
 	// away, so no space leaked), never a hang or a crash; the log does not move.
 	for range 3 {
@@ -106,7 +81,7 @@ func TestDiskFullProduceGetsStorageErrorAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		vals := []string{value(len(acked)), value(len(acked) + 1)}
+		vals := []string{diskValue(len(acked)), diskValue(len(acked) + 1)}
 		code, base := produceAcksAll(t, tb, "full", vals...)
 		if code != errNone || base != int64(len(acked)) {
 			t.Fatalf("produce after freeing space: code %d at %d, want 0 at %d", code, base, len(acked))
@@ -135,49 +110,59 @@ func TestDiskFullDirectModeKeepsAnsweredRecords(t *testing.T) {
 	if _, err := kadm.NewClient(tb.client()).CreateTopic(context.Background(), 1, 1, nil, "full"); err != nil {
 		t.Fatal(err)
 	}
-	value := func(i int) string { return fmt.Sprintf("%08d-%0*d", i, 2000, i) }
-	var acked []string
-	produce := func() int16 {
-		t.Helper()
-		vals := make([]string, 8)
-		for i := range vals {
-			vals[i] = value(len(acked) + i)
-		}
-		p := rawProduce(t, tb.addr, "full", 0, 1, 30000, vals...)
-		if p.ErrorCode == errNone {
-			if p.BaseOffset != int64(len(acked)) {
-				t.Fatalf("batch stored at %d, want %d", p.BaseOffset, len(acked))
-			}
-			acked = append(acked, vals...)
-		}
-		return p.ErrorCode
-	}
-	code := errNone
-	for batch := 0; code == errNone; batch++ {
-		if batch > 10000 {
-			t.Fatal("the 24 MiB tmpfs never filled")
-		}
-		code = produce()
-	}
-	if code != errKafkaStorage {
-		t.Fatalf("acks=1 on a full disk: error code %d, want KAFKA_STORAGE_ERROR (%d)", code, errKafkaStorage)
-	}
-	p := tb.b.lookupPartition("full", 0)
-	t.Logf("disk full after %d answered records; %d written", len(acked), p.log.WrittenEnd())
-	if leo := p.log.LogEndOffset(); leo != int64(len(acked)) {
-		t.Fatalf("log end offset %d on a full disk, want %d (answered records)", leo, len(acked))
-	}
+	acked, _ := fillDisk(t, tb, "full", 1)
+	t.Logf("disk full after %d answered records; %d written", len(acked), tb.b.lookupPartition("full", 0).log.WrittenEnd())
 
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "acks=1 answered again once space is freed", func() error {
-		if code := produce(); code != errNone {
-			return fmt.Errorf("error code %d", code)
+		vals := []string{diskValue(len(acked))}
+		p := rawProduce(t, tb.addr, "full", 0, 1, 30000, vals...)
+		if p.ErrorCode != errNone {
+			return fmt.Errorf("error code %d", p.ErrorCode)
 		}
+		if p.BaseOffset != int64(len(acked)) {
+			t.Fatalf("stored at %d after freeing space, want %d", p.BaseOffset, len(acked))
+		}
+		acked = append(acked, vals...)
 		return nil
 	})
 	checkRecords(t, consumeAll(t, tb, "full", len(acked)), acked)
+}
+
+// diskValue is the i-th record value the full-disk tests produce: its offset, then 2000 bytes.
+func diskValue(i int) string { return fmt.Sprintf("%08d-%0*d", i, 2000, i) }
+
+// fillDisk produces batches of 8 diskValues to topic's partition 0 with acks until one is
+// refused, checking that every answered batch landed at the next offset. The refusal must be
+// KAFKA_STORAGE_ERROR, and the log must end at the last answered record. It returns the values
+// answered and those of the refused batch.
+func fillDisk(t *testing.T, tb *testBroker, topic string, acks int16) (answered, refused []string) {
+	t.Helper()
+	for batch := 0; ; batch++ {
+		if batch > 10000 {
+			t.Fatal("the disk never filled")
+		}
+		vals := make([]string, 8)
+		for i := range vals {
+			vals[i] = diskValue(len(answered) + i)
+		}
+		p := rawProduce(t, tb.addr, topic, 0, acks, 30000, vals...)
+		if p.ErrorCode != errNone {
+			if p.ErrorCode != errKafkaStorage {
+				t.Fatalf("acks=%d on a full disk: error code %d, want KAFKA_STORAGE_ERROR (%d)", acks, p.ErrorCode, errKafkaStorage)
+			}
+			if leo := tb.b.lookupPartition(topic, 0).log.LogEndOffset(); leo != int64(len(answered)) {
+				t.Fatalf("log end offset %d on a full disk, want %d (answered records)", leo, len(answered))
+			}
+			return answered, vals
+		}
+		if p.BaseOffset != int64(len(answered)) {
+			t.Fatalf("batch %d stored at %d, want %d", batch, p.BaseOffset, len(answered))
+		}
+		answered = append(answered, vals...)
+	}
 }
 
 // checkRecords asserts got holds exactly want's values at offsets 0, 1, ….
