@@ -141,10 +141,17 @@ func (rc *realCluster) adminWhenUp() *kadm.Client {
 // readInts reads a topic's records from the start, each an integer, until it has n or 30 s pass.
 func (rc *realCluster) readInts(ctx context.Context, topic string, n int) []int {
 	rc.t.Helper()
-	cons, err := kgo.NewClient(kgo.SeedBrokers(rc.seeds()...), kgo.ConsumeTopics(topic),
+	return readInts(ctx, rc.t, rc.seeds(), topic, n)
+}
+
+// readInts reads a topic's records from seeds, from the start, each an integer, until it has n
+// or 30 s pass.
+func readInts(ctx context.Context, t *testing.T, seeds []string, topic string, n int) []int {
+	t.Helper()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
-		rc.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer cons.Close()
 	var got []int
@@ -154,7 +161,7 @@ func (rc *realCluster) readInts(ctx context.Context, topic string, n int) []int 
 		cons.PollFetches(cctx).EachRecord(func(r *kgo.Record) {
 			v, err := strconv.Atoi(string(r.Value))
 			if err != nil {
-				rc.t.Fatalf("bad record %q at offset %d", r.Value, r.Offset)
+				t.Fatalf("bad record %q at offset %d", r.Value, r.Offset)
 			}
 			got = append(got, v)
 		})
