@@ -111,7 +111,11 @@ func TestDiskFullDirectModeKeepsAnsweredRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked, _ := fillDisk(t, tb, "full", 1)
-	t.Logf("disk full after %d answered records; %d written", len(acked), tb.b.lookupPartition("full", 0).log.WrittenEnd())
+	written := tb.b.lookupPartition("full", 0).log.WrittenEnd()
+	t.Logf("disk full after %d answered records; %d written", len(acked), written)
+	if written >= int64(len(acked)) {
+		t.Fatalf("all %d answered records written when the disk refused: the test needs a refused write", len(acked))
+	}
 
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
