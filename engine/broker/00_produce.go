@@ -27,7 +27,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/engine/record"
 	"github.com/sluicemq/sluice/engine/replica"
 	"github.com/sluicemq/sluice/netio"
@@ -319,10 +318,6 @@ func (p *partition) produce(records []byte, version, acks int16) (produceResult,
 			return res, u
 		}
 		res.leaderEpoch, res.awaitHighWatermark = epoch, acks == -1
-	} else {
-		// The only replica: with write-behind the high watermark follows the write, and
-		// acks=all waits for it, as it would for followers.
-		res.awaitHighWatermark = acks == -1 && p.log.WriteMode() == log.WriteDirect
 	}
 	var st *producerState
 	if pid := batch.ProducerID(); pid >= 0 {

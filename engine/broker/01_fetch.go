@@ -13,7 +13,9 @@ package broker
 // Replica ids are not authenticated yet (no SASL): any client can claim one. The response's
 // DivergingEpoch (KIP-595) is never set: followers find divergence with OffsetForLeaderEpoch.
 // Long poll: when less than MinBytes is ready the request parks, off the event loop, until an
-// append or MaxWaitMillis. Record data is never copied: the response is framed here by hand
+// append or MaxWaitMillis. With write-behind the high watermark may cover records not yet
+// written (engine/log/writebehind.go): a fetch at such an offset parks until the writer has
+// written them, even with MaxWaitMillis 0 (for at most maxWriterWait). Record data is never copied: the response is framed here by hand
 // (kmsg's encoder would copy the records) and the batches go out as file regions (sendfile).
 
 import (
@@ -34,6 +36,11 @@ func init() { register(1, 4, 12, serveFetch) }
 // maxFetchWait bounds how long a fetch may park, whatever the client asks.
 const maxFetchWait = 30 * time.Second
 
+// maxWriterWait bounds how long a fetch that would not wait parks for records written behind
+// (log.write.mode=direct) that it may read but that are not yet written: the writer takes
+// milliseconds; a failing disk gets an empty answer after this.
+const maxWriterWait = time.Second
+
 func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
 	r := kreq.(*kmsg.FetchRequest)
 	plan := b.planFetch(r)
@@ -52,6 +59,9 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 		defer b.parked.Done()
 		defer b.waiters.Add(-1)
 		wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
+		if res.unwritten {
+			wait = max(wait, maxWriterWait)
+		}
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		for {
@@ -139,10 +149,22 @@ type fetchResult struct {
 	regions  []*log.Region
 	bytes    int64
 	hasError bool
+	// unwritten: a partition has records at its fetch offset that are committed (or, for a
+	// follower, appended) but not yet readable: write-behind has not written them.
+	unwritten bool
 }
 
+// ready: the result answers the request now. Records the high watermark already covers are
+// waited for even by a fetch that would not wait (MaxWaitMillis 0, MinBytes 0): a client that
+// was answered, or saw them in ListOffsets, reads them back, as from Kafka.
 func (f *fetchResult) ready(r *kmsg.FetchRequest) bool {
-	return f.hasError || f.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0
+	if f.hasError {
+		return true
+	}
+	if f.bytes == 0 && f.unwritten {
+		return false
+	}
+	return f.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0
 }
 
 // send answers with the result, counts the bytes out and records what the session was told.
@@ -198,6 +220,10 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 					pr.region = &got
 					res.regions = append(res.regions, pr.region)
 					res.bytes += got.Len
+				case fp.offset < upTo:
+					// Below upTo yet nothing to read: written behind, not yet written (or the
+					// request's byte budget is spent, when res.bytes > 0 makes this moot).
+					res.unwritten = true
 				}
 			}
 			if pr.code != errNone {

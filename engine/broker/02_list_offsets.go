@@ -13,10 +13,24 @@ import (
 	"github.com/sluicemq/sluice/netio"
 )
 
-func init() { register(2, 1, 6, simple(handleListOffsets)) }
+func init() { register(2, 1, 6, serveListOffsets) }
 
-func handleListOffsets(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Response {
-	r := kreq.(*kmsg.ListOffsetsRequest)
+// serveListOffsets answers on the event loop, unless a lookup by timestamp must first wait for
+// write-behind (log.write.mode=direct) to write records the high watermark already covers: the
+// time index holds only written batches. Then it answers from its own goroutine.
+func serveListOffsets(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {
+	if resp := listOffsets(b, kreq.(*kmsg.ListOffsetsRequest), false); resp != nil {
+		w.Respond(netio.Part{Bytes: resp.AppendTo(nil)})
+		return
+	}
+	offLoop(func(b *Broker, _ *netio.Request, kreq kmsg.Request) kmsg.Response {
+		return listOffsets(b, kreq.(*kmsg.ListOffsetsRequest), true)
+	})(b, req, kreq, w)
+}
+
+// listOffsets builds the response. Without mayWait it returns nil as soon as a lookup by
+// timestamp would have to wait for the writer; with it, it waits (off the event loop).
+func listOffsets(b *Broker, r *kmsg.ListOffsetsRequest, mayWait bool) *kmsg.ListOffsetsResponse {
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range r.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
@@ -48,7 +62,15 @@ func handleListOffsets(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg.Re
 			case rp.Timestamp < 0:
 				sp.ErrorCode = errUnsupportedVersion
 			default:
-				off, ok, err := p.log.OffsetForTimestamp(rp.Timestamp)
+				hw := p.log.HighWatermark()
+				if !mayWait && p.log.WrittenEnd() < hw {
+					return nil
+				}
+				err := p.log.WaitReadable(hw)
+				off, ok := int64(0), false
+				if err == nil {
+					off, ok, err = p.log.OffsetForTimestamp(rp.Timestamp)
+				}
 				switch {
 				case err != nil:
 					sp.ErrorCode = errKafkaStorage

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/engine/log"
 )
@@ -94,5 +95,108 @@ func TestWriteBehindReplicated(t *testing.T) {
 	}
 	if got := consumedValues(t, leader, topic, n); len(got) != n || got[0] != "r00000" || got[n-1] != fmt.Sprintf("r%05d", n-1) {
 		t.Fatalf("consumed %d records, want %d in order", len(got), n)
+	}
+}
+
+// Read-your-writes with the writer held: a record answered (acks=1 and acks=all) but not yet
+// written counts at once in ListOffsets and the high watermark, as it would in Kafka, and a
+// Fetch that would not wait (MaxWait 0, MinBytes 0) and a ListOffsets by its timestamp wait for
+// the writer rather than answer without it.
+func TestWriteBehindReadYourWrites(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), directMode)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(tb.client())
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ryw"); err != nil {
+		t.Fatal(err)
+	}
+	prod := tb.client(kgo.DefaultProduceTopic("ryw"), kgo.DisableIdempotentWrite())
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("written")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pl := tb.b.lookupPartition("ryw", 0).log
+	if err := pl.WaitWritten(); err != nil {
+		t.Fatal(err)
+	}
+
+	release := log.HoldWritesForTesting()
+	defer release()
+	ts := time.Now().Add(time.Second).Truncate(time.Millisecond) // later than the first record's
+	for i, acks := range []kgo.Acks{kgo.LeaderAck(), kgo.AllISRAcks()} {
+		cl := tb.client(kgo.DefaultProduceTopic("ryw"), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(acks))
+		r := &kgo.Record{Value: []byte(fmt.Sprintf("held-%d", i)), Timestamp: ts}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("acks=%d: %v", i, err)
+		}
+		if r.Offset != int64(1+i) {
+			t.Fatalf("acks=%d: answered offset %d, want %d", i, r.Offset, 1+i)
+		}
+	}
+	if end, leo := pl.WrittenEnd(), pl.LogEndOffset(); end != 1 || leo != 3 {
+		t.Fatalf("written end %d, log end %d: the test needs records answered and held from the disk", end, leo)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "ryw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("ryw", 0); o.Err != nil || o.Offset != 3 {
+		t.Fatalf("ListOffsets latest: %+v, want 3 (every answered record)", o)
+	}
+
+	fetched := make(chan *kmsg.FetchResponse, 1)
+	go func() {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 0, 1<<20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "ryw"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 2, 1<<20, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, tb.client())
+		if err != nil {
+			t.Errorf("fetch: %v", err)
+		}
+		fetched <- resp
+	}()
+	byTime := make(chan kadm.ListedOffsets, 1)
+	go func() {
+		lo, err := adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), "ryw")
+		if err != nil {
+			t.Errorf("ListOffsets by timestamp: %v", err)
+		}
+		byTime <- lo
+	}()
+	select {
+	case resp := <-fetched:
+		t.Fatalf("Fetch answered while the writer is held: %+v", resp)
+	case lo := <-byTime:
+		t.Fatalf("ListOffsets by timestamp answered while the writer is held: %+v", lo)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+
+	resp := <-fetched
+	if resp == nil {
+		t.FailNow()
+	}
+	var got []string
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 || rp.HighWatermark != 3 {
+				t.Fatalf("fetch: error %d, high watermark %d, want 0 and 3", rp.ErrorCode, rp.HighWatermark)
+			}
+			fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: "ryw", Partition: 0}, &rp, kgo.DefaultDecompressor(), nil)
+			for _, r := range fp.Records {
+				got = append(got, string(r.Value))
+			}
+		}
+	}
+	if fmt.Sprint(got) != "[held-1]" {
+		t.Fatalf("fetched %q from offset 2, want the last answered record", got)
+	}
+	lo := <-byTime
+	if o, _ := lo.Lookup("ryw", 0); o.Err != nil || o.Offset != 1 {
+		t.Fatalf("ListOffsets by timestamp: %+v, want offset 1", o)
 	}
 }

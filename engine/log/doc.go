@@ -38,11 +38,12 @@
 //
 // Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct; writebehind.go):
 // Append copies the batch into a ring and a writer goroutine writes it with O_DIRECT. The
-// published sizes, Read and the high watermark then follow what is written, not what is appended
-// (LogEndOffset still counts every append); roll, Truncate, Flush and Close drain the ring first.
-// The ring is a file (write-behind.ring) mapped shared: after a killed process, Open writes its
-// unwritten bytes into the active segment before recovery scans it (ringfile.go), so what an
-// acks=0/1 answer covered survives a process crash as in buffered mode.
+// published sizes and Read then follow what is written, not what is appended (LogEndOffset and
+// the high watermark still count every append; WaitReadable waits for the writer); roll,
+// Truncate, Flush and Close drain the ring first. The ring is a file (write-behind.ring) mapped
+// shared: after a killed process, Open writes its unwritten bytes into the active segment before
+// recovery scans it (ringfile.go), so what an answer covered survives a process crash as in
+// buffered mode.
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //

@@ -46,12 +46,9 @@ type Log struct {
 	// offset; with write-behind (wb != nil) the end of what is written (writebehind.go).
 	readableEnd atomic.Int64
 
-	// Write-behind only (nil in buffered mode): the ring and its writer; hwMu orders updates of
-	// the high watermark, which is the one the partition layer asked for (hwWanted) capped at
-	// readableEnd; onWritten is called after the writer publishes batches.
+	// Write-behind only (nil in buffered mode): the ring and its writer; onWritten is called
+	// after the writer publishes batches.
 	wb        *writeBehind
-	hwMu      sync.Mutex
-	hwWanted  int64
 	onWritten atomic.Pointer[func()]
 
 	mu     sync.Mutex // the writer lock: append, roll, truncate, delete, close
@@ -156,7 +153,6 @@ func (l *Log) startWriteBehind() error {
 	if err != nil {
 		return err
 	}
-	l.hwWanted = l.highWatermark.Load()
 	l.wb = wb
 	if err := l.attachWriterLocked(); err != nil {
 		wb.unmap()
@@ -207,9 +203,6 @@ func (l *Log) SetWrittenHook(fn func()) { l.onWritten.Store(&fn) }
 
 // afterWrite runs on the writer goroutine after it published batches.
 func (l *Log) afterWrite() {
-	l.hwMu.Lock()
-	l.applyHighWatermarkLocked()
-	l.hwMu.Unlock()
 	if fn := l.onWritten.Load(); fn != nil {
 		(*fn)()
 	}
@@ -224,6 +217,17 @@ func (l *Log) WaitWritten() error {
 		return nil
 	}
 	return l.wb.drain()
+}
+
+// WaitReadable waits until readers can see every batch below offset: at once in buffered mode;
+// with write-behind, until the writer has written them, or until it has written everything
+// appended (offset lies past the log end) or fails (its error) or the log closes (ErrClosed).
+// It blocks for a disk write: call it off the event loop.
+func (l *Log) WaitReadable(offset int64) error {
+	if l.wb == nil {
+		return nil
+	}
+	return l.wb.waitPublished(offset)
 }
 
 // WrittenEnd is the offset after the last batch readers may see: the log end offset in buffered
@@ -265,17 +269,11 @@ func (l *Log) LogEndOffset() int64   { return l.logEndOffset.Load() }
 func (l *Log) HighWatermark() int64  { return l.highWatermark.Load() }
 func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
 
-// SetHighWatermark publishes a new high watermark (the partition layer owns its rules). It is
-// clamped to [LogStartOffset, LogEndOffset], and with write-behind to what is written: the rest
-// follows when the writer publishes it.
+// SetHighWatermark publishes a new high watermark (the partition layer owns its rules), clamped
+// to [LogStartOffset, LogEndOffset]. With write-behind it may pass WrittenEnd: the records
+// between are in the ring, which outlives the process as the page cache does (ringfile.go), so
+// they are as committed as a buffered pwrite's; readers see them once written.
 func (l *Log) SetHighWatermark(hw int64) {
-	if l.wb != nil {
-		l.hwMu.Lock()
-		l.hwWanted = hw
-		l.applyHighWatermarkLocked()
-		l.hwMu.Unlock()
-		return
-	}
 	if leo := l.logEndOffset.Load(); hw > leo {
 		hw = leo
 	}
@@ -285,22 +283,13 @@ func (l *Log) SetHighWatermark(hw int64) {
 	l.highWatermark.Store(hw)
 }
 
-// applyHighWatermarkLocked publishes hwWanted capped at what is written. l.hwMu held.
-func (l *Log) applyHighWatermarkLocked() {
-	hw := min(l.hwWanted, l.readableEnd.Load(), l.logEndOffset.Load())
-	if ls := l.logStartOffset.Load(); hw < ls {
-		hw = ls
-	}
-	l.highWatermark.Store(hw)
-}
-
 // lowerHighWatermark caps the high watermark at leo (truncation).
 func (l *Log) lowerHighWatermark(leo int64) {
-	l.hwMu.Lock()
-	defer l.hwMu.Unlock()
-	l.hwWanted = min(l.hwWanted, leo)
-	if l.highWatermark.Load() > leo {
-		l.highWatermark.Store(leo)
+	for {
+		hw := l.highWatermark.Load()
+		if hw <= leo || l.highWatermark.CompareAndSwap(hw, leo) {
+			return
+		}
 	}
 }
 
@@ -767,10 +756,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.logStartOffset.Store(offset)
 	l.logEndOffset.Store(offset)
 	l.readableEnd.Store(offset)
-	l.hwMu.Lock()
-	l.hwWanted = offset
 	l.highWatermark.Store(offset)
-	l.hwMu.Unlock()
 	l.truncateEpochsFromEnd(0) // every epoch goes: none of their batches is left
 	l.flush.clampRecoveryPoint(offset)
 	l.writeCheckpoint()

@@ -30,10 +30,14 @@ import (
 //   - The ring holds the file's bytes [alignDown(written), appended), and appended −
 //     alignDown(written) ≤ writeBehindBytes: Append waits for room (backpressure at disk speed).
 //   - A batch is published (segment size and next offset, Log.readableEnd) only once every byte
-//     of it is on disk, so readers (Read, sendfile) never see bytes that are not in the file. The
-//     high watermark never passes readableEnd (SetHighWatermark), and a follower waits for its
-//     writes before it fetches on (Log.WaitWritten), so an acks=all answer means written on every
-//     in-sync replica, and consumers never read what a process crash could lose.
+//     of it is on disk, so readers (Read, sendfile) never see bytes that are not in the file.
+//   - The high watermark does not wait for the writer: it may pass readableEnd, as the ring is
+//     as durable as the page cache (below). Offsets are visible at once (ListOffsets, the high
+//     watermark in Fetch); the records' bytes once written, and a reader that wants them waits
+//     for the writer (Log.WaitReadable, or a parked fetch woken by the written hook). A follower
+//     is sent written bytes only, and waits for its own writes before it fetches on
+//     (Log.WaitWritten), so on a replicated partition acks=all still means written on every
+//     in-sync replica.
 //   - The file may end with zero padding up to the next 4 KiB boundary past the published data.
 //     Roll, Truncate and Close drain the ring first and cut the file to its data; after a crash,
 //     recovery cuts at the padding as at any torn tail.
@@ -55,9 +59,9 @@ import (
 // Durability: an acks=0/1 answer is given once the batch is in the ring, before it is written.
 // The ring is page cache of its file, so a killed process loses none of it: the next Open writes
 // what was not yet written into the segment (ringfile.go), as Kafka's page cache keeps a killed
-// broker's pwrites. An OS crash loses unflushed data in both. acks=all waits for the write (see
-// above), so that the high watermark only covers bytes in segment files. Flush, flush.messages
-// and flush.ms drain the ring before their fsync. A write error is retried every
+// broker's pwrites. An OS crash loses unflushed data in both. So the high watermark, and with
+// one replica an acks=all answer, need not wait for the write either. Flush, flush.messages and
+// flush.ms drain the ring before their fsync. A write error is retried every
 // writeRetryInterval; while it persists, new appends fail (KAFKA_STORAGE_ERROR) and so do Flush
 // and roll.
 const (
@@ -139,6 +143,22 @@ type writeBehind struct {
 // directWriteHook, when set (tests only), runs before each write-behind write of n bytes at pos;
 // an error stands in for the write's.
 var directWriteHook atomic.Pointer[func(s *segment, pos int64, n int) error]
+
+// HoldWritesForTesting holds every write-behind writer in the process before its next write
+// until release is called, so other packages' tests can see records answered but not yet
+// written. Never call it outside tests.
+func HoldWritesForTesting() (release func()) {
+	held := make(chan struct{})
+	hook := func(*segment, int64, int) error { <-held; return nil }
+	directWriteHook.Store(&hook)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			directWriteHook.CompareAndSwap(&hook, nil)
+			close(held)
+		})
+	}
+}
 
 func newWriteBehind(l *Log) (*writeBehind, error) {
 	f, mem, err := openRingFile(l.dir)
@@ -303,6 +323,23 @@ func (wb *writeBehind) drain() error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// waitPublished waits until the log's readable end reaches offset, or nothing appended is left
+// unwritten, or a write fails, or the writer stops.
+func (wb *writeBehind) waitPublished(offset int64) error {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	for wb.l.readableEnd.Load() < offset && wb.written < wb.appended && wb.err == nil && !wb.stopping {
+		wb.cond.Wait()
+	}
+	switch {
+	case wb.l.readableEnd.Load() >= offset || wb.written == wb.appended:
+		return nil
+	case wb.err != nil:
+		return fmt.Errorf("segment %d: write-behind: %w", wb.seg.base, wb.err)
+	}
+	return ErrClosed
 }
 
 // run is the writer goroutine.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -119,7 +120,9 @@ func TestWriteBehindRoundTrip(t *testing.T) {
 	f.reopenAndGrow(50)
 }
 
-// Readers and the high watermark see a batch only once it is written; the written hook fires.
+// Readers see a batch's bytes only once it is written, and WaitReadable waits for that; its
+// offsets count at once (the high watermark does not wait for the writer: the ring outlives the
+// process). The written hook fires.
 func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	f := newFixture(t, direct)
 	f.appendRandom(3)
@@ -140,24 +143,32 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	f.l.SetWrittenHook(func() { hooked.Add(1) })
 
 	f.appendRandom(2) // also asks for HW = LEO
-	if f.l.LogEndOffset() <= before {
+	leo := f.l.LogEndOffset()
+	if leo <= before {
 		t.Fatal("append did not move the log end offset")
 	}
 	waitUntil(t, "the writer tries to write", func() bool { return blocked.Load() > 0 })
-	if hw := f.l.HighWatermark(); hw != before {
-		t.Fatalf("high watermark %d while unwritten, want %d (the written end)", hw, before)
+	if hw := f.l.HighWatermark(); hw != leo {
+		t.Fatalf("high watermark %d while unwritten, want the log end %d", hw, leo)
 	}
 	if end := f.l.WrittenEnd(); end != before {
 		t.Fatalf("written end %d while the writer is held, want %d", end, before)
 	}
+	if err := f.l.WaitReadable(before); err != nil {
+		t.Fatalf("WaitReadable(%d), already written: %v", before, err)
+	}
 	waited := make(chan error, 1)
 	go func() { waited <- f.l.WaitWritten() }()
+	readable := make(chan error, 1)
+	go func() { readable <- f.l.WaitReadable(before + 1) }()
 	select {
 	case err := <-waited:
 		t.Fatalf("WaitWritten returned (%v) while the writer is held", err)
+	case err := <-readable:
+		t.Fatalf("WaitReadable returned (%v) while the writer is held", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	r, err := f.l.Read(before, 1<<20, f.l.LogEndOffset(), true)
+	r, err := f.l.Read(before, 1<<20, f.l.HighWatermark(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +180,15 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	if err := <-waited; err != nil {
 		t.Fatalf("WaitWritten: %v", err)
 	}
-	if end, leo := f.l.WrittenEnd(), f.l.LogEndOffset(); end != leo {
+	if err := <-readable; err != nil {
+		t.Fatalf("WaitReadable: %v", err)
+	}
+	if end := f.l.WrittenEnd(); end != leo {
 		t.Fatalf("written end %d after WaitWritten, want the log end %d", end, leo)
 	}
-	waitUntil(t, "the high watermark reaches the log end once written", func() bool { return f.l.HighWatermark() == f.l.LogEndOffset() })
+	if err := f.l.WaitReadable(leo + 100); err != nil {
+		t.Fatalf("WaitReadable past the log end with nothing unwritten: %v", err)
+	}
 	if hooked.Load() == 0 {
 		t.Fatal("the written hook was not called")
 	}
@@ -203,6 +219,9 @@ func TestWriteBehindCrashKeepsRing(t *testing.T) {
 	holdWrites(t)
 	f.appendRandom(3) // answered, never written
 	appended := f.l.LogEndOffset()
+	if err := f.l.WaitReadable(appended); err == nil || !strings.Contains(err.Error(), "held back by the test") {
+		t.Fatalf("WaitReadable with the writer failing: %v, want its write error", err)
+	}
 	var inRing int64
 	for _, w := range f.want[len(f.want)-3:] {
 		inRing += int64(len(w.bytes))
