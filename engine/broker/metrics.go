@@ -106,11 +106,16 @@ var (
 		"Log end offset, per partition.", []string{"topic", "partition"}, nil)
 	descRequestLatency = prometheus.NewDesc("sluice_request_latency_seconds",
 		"Time from a request's arrival to its answer, per API.", []string{"api"}, nil)
+	descWriteBehindRings = prometheus.NewDesc("sluice_write_behind_rings",
+		"log.write.mode=direct: write-behind rings held by partitions now (log.write.direct.memory.bytes allows 4 MiB each).", nil, nil)
+	descWriteBehindMisses = prometheus.NewDesc("sluice_write_behind_ring_misses_total",
+		"log.write.mode=direct: appends written buffered because every write-behind ring was taken.", nil, nil)
 )
 
 // Describe sends the descriptors of every metric Collect sends (prometheus.Collector).
 func (b *Broker) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTopicBytesIn, descTopicRecordsIn, descTopicBytesOut, descPartitionLogEndOffset, descRequestLatency} {
+	for _, d := range []*prometheus.Desc{descTopicBytesIn, descTopicRecordsIn, descTopicBytesOut, descPartitionLogEndOffset, descRequestLatency,
+		descWriteBehindRings, descWriteBehindMisses} {
 		ch <- d
 	}
 	describeReplication(ch)
@@ -144,6 +149,9 @@ func (b *Broker) Collect(ch chan<- prometheus.Metric) {
 		cum += uint64(m.buckets[len(latencyBucketsSec)].Load())
 		ch <- prometheus.MustNewConstHistogram(descRequestLatency, cum, float64(m.sumNs.Load())/1e9, buckets, apiName(k))
 	}
+	rings := b.cfg.LogDefaults.RingBudget
+	ch <- prometheus.MustNewConstMetric(descWriteBehindRings, prometheus.GaugeValue, float64(rings.InUse()))
+	ch <- prometheus.MustNewConstMetric(descWriteBehindMisses, prometheus.CounterValue, float64(rings.Misses()))
 	b.collectReplication(ch)
 	b.groups.Collector().Collect(ch)
 }

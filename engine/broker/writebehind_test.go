@@ -200,3 +200,46 @@ func TestWriteBehindReadYourWrites(t *testing.T) {
 		t.Fatalf("ListOffsets by timestamp: %+v, want offset 1", o)
 	}
 }
+
+// More busy partitions than rings (log.write.direct.memory.bytes of one ring): the partitions
+// without one write buffered, and every record comes back in order from each partition.
+func TestWriteBehindRingBudgetSharedByPartitions(t *testing.T) {
+	budget := log.NewRingBudget(log.RingBytes)
+	tb := startBroker(t, t.TempDir(), directMode, func(c *Config) { c.LogDefaults.RingBudget = budget })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const partitions, n = 4, 8000
+	if _, err := kadm.NewClient(tb.client()).CreateTopic(ctx, partitions, 1, nil, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	prod := tb.client(kgo.DefaultProduceTopic("shared"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for i := range n {
+		prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("%06d", i))}, func(r *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce %s: %v", r.Value, err)
+			}
+			if inUse := budget.InUse(); inUse > 1 {
+				t.Errorf("%d rings in use, budget 1", inUse)
+			}
+		})
+		if i%200 == 199 { // many batches per partition
+			if err := prod.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := budget.Misses(); m < 3*n/200 {
+		t.Fatalf("%d appends found the ring taken: the test needs partitions written buffered throughout", m)
+	}
+	last := map[int32]string{}
+	for _, r := range consumeAll(t, tb, "shared", n) {
+		if v := string(r.Value); v <= last[r.Partition] {
+			t.Fatalf("partition %d: %q after %q", r.Partition, v, last[r.Partition])
+		}
+		last[r.Partition] = string(r.Value)
+	}
+	t.Logf("%d appends written buffered for want of a ring", budget.Misses())
+}

@@ -37,6 +37,12 @@ type Config struct {
 	// page cache) or direct (write-behind with O_DIRECT, writebehind.go). Read by Open only.
 	WriteMode WriteMode
 
+	// RingBudget (broker property log.write.direct.memory.bytes, Sluice's own): in direct mode,
+	// how many logs may hold a write-behind ring at once, shared by the logs that point to it;
+	// a log written to without one writes buffered until one is free (writebehind.go). nil: no
+	// bound.
+	RingBudget *RingBudget
+
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
 	Now func() time.Time
 }
@@ -51,7 +57,9 @@ const (
 	DefaultRetentionBytes     = -1
 	DefaultPageCacheTailBytes = 16 << 20 // log.page.cache.tail.bytes (pagecache.go; results/broker.md)
 	DefaultPreallocateBytes   = 16 << 20 // log.preallocate.bytes (segment.go preallocate)
-	NoForcedFlush             = math.MaxInt64
+	// DefaultDirectMemoryBytes (log.write.direct.memory.bytes): 64 write-behind rings.
+	DefaultDirectMemoryBytes = 256 << 20
+	NoForcedFlush            = math.MaxInt64
 
 	// minSegmentBytes keeps a misconfigured topic from rolling on every batch header.
 	minSegmentBytes = 1024
@@ -82,6 +90,7 @@ func DefaultConfig() Config {
 		FlushMs:            NoForcedFlush,
 		PageCacheTailBytes: DefaultPageCacheTailBytes,
 		PreallocateBytes:   DefaultPreallocateBytes,
+		RingBudget:         NewRingBudget(DefaultDirectMemoryBytes),
 	}
 }
 

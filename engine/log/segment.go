@@ -146,21 +146,31 @@ func (s *segment) needsRoll(size, n int64, nextOffset int64, lastOffset int64, n
 // publishes it once written (writebehind.go).
 func (s *segment) append(b record.Batch, pos int64, nowMs int64, cfg *Config, wb *writeBehind) error {
 	s.preallocate(pos+int64(len(b)), cfg)
+	buffered := wb == nil
 	if wb != nil {
-		if err := wb.append(b, b.NextOffset()); err != nil {
+		switch err := wb.append(b, b.NextOffset()); {
+		case errors.Is(err, errNoRing):
+			buffered = true // the broker's rings are all in use (RingBudget): written here
+		case err != nil:
 			return err
 		}
-	} else if _, err := s.writeAt(b, pos); err != nil {
-		return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.truncateFile(pos))
+	}
+	if buffered {
+		if _, err := s.writeAt(b, pos); err != nil {
+			return errors.Join(fmt.Errorf("segment %d: write at %d: %w", s.base, pos, err), s.truncateFile(pos))
+		}
 	}
 	if s.rolledAt < 0 {
 		s.rolledAt = nowMs
 	}
 	s.indexBatch(b, pos, cfg)
 	s.dirty = true
-	if wb == nil {
+	if buffered {
 		s.next.Store(b.NextOffset())
 		s.size.Store(pos + int64(len(b)))
+		if wb != nil {
+			wb.wroteBuffered(pos+int64(len(b)), b.NextOffset())
+		}
 	}
 	return nil
 }

@@ -50,7 +50,10 @@ import (
 // 4 MiB of memory and of disk. A ring with nothing appended for ringIdleRelease is punched out of
 // its file, freeing both, so they follow the partitions written lately, not every partition ever
 // written; the next append refills the ring and reads the partly filled last block back from the
-// segment first.
+// segment first. The broker bounds how many logs hold a ring at once (RingBudget,
+// log.write.direct.memory.bytes): an append that finds its log without a ring and none free is
+// written as in buffered mode (a pwrite, published at once), and the ring's positions follow it
+// (wroteBuffered), so the log can take a ring at its next append.
 //
 // Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
 // is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
@@ -134,6 +137,10 @@ type writeBehind struct {
 	idleFired bool
 	released  bool
 	reserved  bool // the ring file's ring part is filled (reserveRing) and not punched out since
+	// budget: the broker's bound on rings (nil: none); slot: this log holds one of them, from
+	// the append that found it without one until the idle release.
+	budget *RingBudget
+	slot   bool
 
 	done   chan struct{}
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
@@ -173,7 +180,8 @@ func newWriteBehind(l *Log) (*writeBehind, error) {
 	}
 	hdr := ringHeader(mem[writeBehindBytes:])
 	initRingHeader(hdr)
-	wb := &writeBehind{l: l, ringFile: f, mem: mem, hdr: hdr, ring: mem[:writeBehindBytes], tail: tail, done: make(chan struct{})}
+	wb := &writeBehind{l: l, ringFile: f, mem: mem, hdr: hdr, ring: mem[:writeBehindBytes], tail: tail,
+		budget: l.cfg.Load().RingBudget, done: make(chan struct{})}
 	wb.cond.L = &wb.mu
 	wb.idleTimer = time.AfterFunc(time.Hour, func() {
 		wb.mu.Lock()
@@ -234,10 +242,14 @@ func (wb *writeBehind) position() int64 {
 	return wb.appended
 }
 
+// errNoRing: the append found the log without a ring and the budget spent; the caller writes
+// the batch itself (buffered) and reports it with wroteBuffered.
+var errNoRing = errors.New("no write-behind ring free")
+
 // append copies p (one batch whose next offset is next) into the ring, waiting for room, and
 // wakes the writer. A pending write error refuses the batch before any of it is copied; once
-// copying has begun it waits for the writer, which retries. Writer lock held. Allocation budget:
-// 0 (pending grows to its steady size once).
+// copying has begun it waits for the writer, which retries. errNoRing: nothing done, and nothing
+// is unwritten. Writer lock held. Allocation budget: 0 (pending grows to its steady size once).
 func (wb *writeBehind) append(p []byte, next int64) error {
 	wb.mu.Lock()
 	defer wb.mu.Unlock()
@@ -248,6 +260,12 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 		return ErrClosed
 	}
 	if wb.released {
+		if !wb.slot {
+			if !wb.budget.tryAcquire() {
+				return errNoRing
+			}
+			wb.slot = true
+		}
 		if err := wb.readBackLocked(); err != nil {
 			return err
 		}
@@ -268,6 +286,18 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 	}
 	wb.pending = append(wb.pending, pendingBatch{end: wb.appended, next: next})
 	return nil
+}
+
+// wroteBuffered records a batch the log wrote itself for want of a ring (errNoRing), ending at
+// file position end with next offset next, once its segment has published it: the ring's
+// positions and its header follow the file, so the next ring append starts there and a replay
+// after a crash finds nothing to write. Writer lock held.
+func (wb *writeBehind) wroteBuffered(end, next int64) {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	wb.appended, wb.written = end, end
+	setRingHeader(wb.hdr, wb.seg.base, end)
+	wb.l.readableEnd.Store(next)
 }
 
 // readBackLocked reserves the ring file's blocks and refills the ring's copy of the partly
@@ -302,11 +332,21 @@ func (wb *writeBehind) releaseIdleLocked() {
 			wb.reserved = false
 		}
 		wb.released = true
+		wb.releaseSlotLocked()
 	case !wb.idleArmed && !wb.released && !wb.stopping:
 		wb.idleMark, wb.idleArmed = wb.appends, true
 		wb.idleTimer.Reset(ringIdleRelease)
 	}
 	wb.idleFired = false
+}
+
+// releaseSlotLocked gives the log's ring back to the budget. wb.mu held; the ring is released
+// (nothing unwritten, the next append reads back or writes buffered).
+func (wb *writeBehind) releaseSlotLocked() {
+	if wb.slot {
+		wb.slot = false
+		wb.budget.release()
+	}
 }
 
 // drain waits until everything appended is written and published, or a write fails.
@@ -485,6 +525,9 @@ func (wb *writeBehind) stop() {
 	wb.mu.Unlock()
 	<-wb.done
 	wb.idleTimer.Stop()
+	wb.mu.Lock()
+	wb.releaseSlotLocked()
+	wb.mu.Unlock()
 	if wb.file != nil {
 		wb.file.Close()
 	}

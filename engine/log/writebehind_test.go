@@ -573,3 +573,56 @@ func TestWriteBehindFullDisk(t *testing.T) {
 	}
 	f.reopenAndGrow(5)
 }
+
+// A broker's rings are bounded (RingBudget): a log written to while none is free writes
+// buffered — readable at once, nothing left unwritten — and takes a ring once one is given back
+// by an idle log. Its buffered appends move the ring's header along, so a crash after it took
+// the ring replays only what the ring holds.
+func TestWriteBehindRingBudget(t *testing.T) {
+	old := ringIdleRelease
+	ringIdleRelease = 20 * time.Millisecond
+	t.Cleanup(func() { ringIdleRelease = old })
+	budget := NewRingBudget(RingBytes) // one ring
+	shared := func(c *Config) { c.RingBudget, c.SegmentBytes = budget, 1<<30 }
+	a := newFixture(t, direct, shared)
+	b := newFixture(t, direct, shared)
+	b.rng = rand.New(rand.NewPCG(2, 2)) // other batches than a's
+
+	a.appendRandom(5)
+	if n := budget.InUse(); n != 1 {
+		t.Fatalf("%d rings in use after the first log's appends, want 1", n)
+	}
+	holdWrites(t)
+	a.appendRandom(2)
+	b.appendRandom(6)
+	if a.l.WrittenEnd() == a.l.LogEndOffset() {
+		t.Fatal("the log holding the ring wrote with the writers held")
+	}
+	if end, leo := b.l.WrittenEnd(), b.l.LogEndOffset(); end != leo {
+		t.Fatalf("the log without a ring: written end %d, log end %d, want them equal (written buffered)", end, leo)
+	}
+	if budget.Misses() == 0 {
+		t.Fatal("no miss counted")
+	}
+	b.checkAll()
+	directWriteHook.Store(nil)
+	waitUntil(t, "the held writes are retried", func() bool { return a.l.WrittenEnd() == a.l.LogEndOffset() })
+	waitUntil(t, "the idle log gives its ring back", func() bool { return budget.InUse() == 0 })
+
+	holdWrites(t)
+	b.appendRandom(3) // take the ring, and stay in it only
+	if n := budget.InUse(); n != 1 || b.l.WrittenEnd() == b.l.LogEndOffset() {
+		t.Fatalf("%d rings in use, written end %d, log end %d: the second log should write behind now",
+			n, b.l.WrittenEnd(), b.l.LogEndOffset())
+	}
+	b.l.crash()
+	directWriteHook.Store(nil)
+	if n := budget.InUse(); n != 0 {
+		t.Fatalf("%d rings in use after the crash, want 0", n)
+	}
+	b.reopenAndGrow(4)
+	if b.l.RingReplayedOnOpen() == 0 {
+		t.Fatal("nothing replayed: the test needs appends only in the ring at the crash")
+	}
+	a.checkAll()
+}
