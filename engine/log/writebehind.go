@@ -139,8 +139,9 @@ type writeBehind struct {
 	reserved  bool // the ring file's ring part is filled (reserveRing) and not punched out since
 	// budget: the broker's bound on rings (nil: none); slot: this log holds one of them, from
 	// the append that found it without one until the idle release.
-	budget *RingBudget
-	slot   bool
+	budget       *RingBudget
+	slot         bool
+	reserveAfter time.Time // a failed reserveRing is not tried again before this
 
 	done   chan struct{}
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
@@ -242,8 +243,8 @@ func (wb *writeBehind) position() int64 {
 	return wb.appended
 }
 
-// errNoRing: the append found the log without a ring and the budget spent; the caller writes
-// the batch itself (buffered) and reports it with wroteBuffered.
+// errNoRing: the append found the log without a ring, and the budget spent or no disk space to
+// reserve one; the caller writes the batch itself (buffered) and reports it with wroteBuffered.
 var errNoRing = errors.New("no write-behind ring free")
 
 // append copies p (one batch whose next offset is next) into the ring, waiting for room, and
@@ -305,8 +306,18 @@ func (wb *writeBehind) wroteBuffered(end, next int64) {
 // whole). wb.mu held; nothing is unwritten.
 func (wb *writeBehind) readBackLocked() error {
 	if !wb.reserved {
+		// No room for the ring (a nearly full disk): give back what it took, and write buffered,
+		// so the disk's answer to this batch's own bytes is the append's. Tried again after
+		// writeRetryInterval, not at every append.
+		if time.Now().Before(wb.reserveAfter) {
+			wb.releaseSlotLocked()
+			return errNoRing
+		}
 		if err := reserveRing(wb.ringFile); err != nil {
-			return fmt.Errorf("segment %d: %w", wb.seg.base, err)
+			_ = unix.Fallocate(int(wb.ringFile.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes)
+			wb.reserveAfter = time.Now().Add(writeRetryInterval)
+			wb.releaseSlotLocked()
+			return errNoRing
 		}
 		wb.reserved = true
 	}

@@ -510,8 +510,8 @@ func TestWriteBehindReleasesIdleRing(t *testing.T) {
 	f.reopenAndGrow(5)
 }
 
-// A full disk in direct mode: a ring that cannot be reserved refuses the append with ENOSPC;
-// a write that fails after its appends were answered keeps them in the ring, refuses new
+// A full disk in direct mode: while the ring cannot be reserved, appends are written buffered
+// and the disk refuses them itself; a write that fails after its appends were answered keeps them in the ring, refuses new
 // appends (ENOSPC) and is retried, and once space is freed every answered batch is in the log.
 func TestWriteBehindFullDisk(t *testing.T) {
 	mnt := diskfault.MountTmpfs(t, "16m")
@@ -538,17 +538,29 @@ func TestWriteBehindFullDisk(t *testing.T) {
 	}
 
 	b1 := ballast("ballast-1", 13) // leaves less than the ring's 4 MiB
-	if err := append1(); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("append with no room for the ring: %v, want ENOSPC", err)
+	// No room for the ring: appends are written buffered, so the disk refuses the append itself,
+	// with nothing answered left unwritten.
+	var full error
+	for i := 0; i < 100000 && full == nil; i++ {
+		full = append1()
 	}
-	if n := f.l.LogEndOffset(); n != 0 {
-		t.Fatalf("log end offset %d after the refused append", n)
+	if !errors.Is(full, syscall.ENOSPC) || len(f.want) == 0 {
+		t.Fatalf("filling the disk with no room for the ring: %v after %d appends, want ENOSPC after some", full, len(f.want))
 	}
+	if end, leo := f.l.WrittenEnd(), f.l.LogEndOffset(); end != leo {
+		t.Fatalf("written end %d, log end %d: appends without a ring must be written at once", end, leo)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(f.dir, ringFileName), &st); err != nil || st.Blocks*512 > ringHeaderBytes {
+		t.Fatalf("ring file holds %d bytes of blocks (%v): a ring that could not be reserved must be given back", st.Blocks*512, err)
+	}
+	f.checkAll()
 	if err := os.Remove(b1); err != nil {
 		t.Fatal(err)
 	}
 	b2 := ballast("ballast-2", 6) // more than the ring can hold unwritten, freed below
-	var full error
+	time.Sleep(writeRetryInterval) // a failed reservation is tried again after this
+	full = nil
 	for i := 0; i < 100000 && full == nil; i++ {
 		full = append1()
 	}
