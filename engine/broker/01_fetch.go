@@ -93,6 +93,19 @@ type fetchPart struct {
 	maxBytes           int32
 	currentLeaderEpoch int32             // -1: not checked
 	sess               *sessionPartition // nil without a session
+	// writtenTarget: where the first read stopped short of unwritten records, the bound it read
+	// to (high watermark or log end); the request waits until they are written (waitWritten).
+	writtenTarget int64
+}
+
+// waitWritten reports whether the request must wait for write-behind on this partition, whose
+// read stopped at writtenEnd, short of unwritten records below upTo. The target is fixed by the
+// first read, so a fetch of a partition being written to does not chase its moving end.
+func (fp *fetchPart) waitWritten(p *partition, upTo, writtenEnd int64) bool {
+	if fp.writtenTarget == 0 {
+		fp.writtenTarget = upTo
+	}
+	return writtenEnd < min(fp.writtenTarget, p.log.LogEndOffset())
 }
 
 // noteFollowerFetch records a follower's fetch offsets, as its log end offsets, on the replicated
@@ -149,19 +162,19 @@ type fetchResult struct {
 	regions  []*log.Region
 	bytes    int64
 	hasError bool
-	// unwritten: a partition has records at its fetch offset that are committed (or, for a
-	// follower, appended) but not yet readable: write-behind has not written them.
+	// unwritten: a partition's read stopped short of records it may read — committed (or, for
+	// a follower, appended) — that write-behind has not written yet (see waitWritten).
 	unwritten bool
 }
 
-// ready: the result answers the request now. Records the high watermark already covers are
-// waited for even by a fetch that would not wait (MaxWaitMillis 0, MinBytes 0): a client that
-// was answered, or saw them in ListOffsets, reads them back, as from Kafka.
+// ready: the result answers the request now. Records the high watermark already covered when the
+// request came are waited for even by a fetch that would not wait (MaxWaitMillis 0, MinBytes
+// 0): a client that was answered, or saw them in ListOffsets, reads them back, as from Kafka.
 func (f *fetchResult) ready(r *kmsg.FetchRequest) bool {
 	if f.hasError {
 		return true
 	}
-	if f.bytes == 0 && f.unwritten {
+	if f.unwritten {
 		return false
 	}
 	return f.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0
@@ -195,7 +208,8 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 	}
 	res.results = make([]partResult, len(plan.parts))
 	if plan.errorCode == errNone {
-		for i, fp := range plan.parts {
+		for i := range plan.parts {
+			fp := &plan.parts[i]
 			pr := &res.results[i]
 			p := b.lookupPartition(fp.topic, fp.partition)
 			if p == nil {
@@ -220,10 +234,9 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 					pr.region = &got
 					res.regions = append(res.regions, pr.region)
 					res.bytes += got.Len
-				case fp.offset < upTo:
-					// Below upTo yet nothing to read: written behind, not yet written (or the
-					// request's byte budget is spent, when res.bytes > 0 makes this moot).
-					res.unwritten = true
+				}
+				if err == nil && got.Unwritten && res.bytes < budget {
+					res.unwritten = res.unwritten || fp.waitWritten(p, upTo, got.WrittenEnd)
 				}
 			}
 			if pr.code != errNone {

@@ -96,6 +96,11 @@ type Region struct {
 	Pos         int64 // file position of the first batch
 	Len         int64 // bytes, whole batches only; 0 when there is nothing to read
 	FirstOffset int64 // base offset of the first batch in the region
+	// Unwritten: the region ends at WrittenEnd, where write-behind had written up to, and
+	// batches below upTo follow that were not written yet (the reader may wait for them:
+	// WaitReadable).
+	Unwritten  bool
+	WrittenEnd int64
 }
 
 // Release unpins the segment. Call exactly once for every Region with Len > 0.
@@ -477,7 +482,8 @@ func (l *Log) publish(segs []*segment) { l.segments.Store(&segs) }
 // Read returns the file region holding whole batches from the batch that contains offset, at most
 // maxBytes long (or, with minOneBatch, the first batch whatever its size), and holding only batches
 // whose base offset is below upTo (pass the high watermark for consumers, the log end offset for
-// followers). The region lies within one segment; callers loop for more. It takes no lock.
+// followers), and with write-behind only written ones (Region.Unwritten says more below upTo
+// follow). The region lies within one segment; callers loop for more. It takes no lock.
 // Release the region when done. An offset below the log start offset or above the log end offset
 // gives ErrOffsetOutOfRange; offset == upTo gives an empty region.
 func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (Region, error) {
@@ -486,11 +492,12 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		if offset < start || offset > leo {
 			return Region{}, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, start, leo)
 		}
-		if r := l.WrittenEnd(); upTo > r {
-			upTo = r // write-behind: appended but not yet written reads as not yet there
+		r, capped := l.WrittenEnd(), false
+		if upTo > r {
+			upTo, capped = r, true // write-behind: appended but not yet written reads as not yet there
 		}
 		if offset >= upTo {
-			return Region{FirstOffset: offset}, nil
+			return Region{FirstOffset: offset, Unwritten: capped && offset < l.logEndOffset.Load(), WrittenEnd: r}, nil
 		}
 		l.noteRead(offset)
 		segs := *l.segments.Load()
@@ -520,11 +527,13 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 				return Region{FirstOffset: offset}, nil
 			}
 			regionEnd := s.regionEnd(h, maxBytes, upTo, minOneBatch, end)
+			unwritten := capped && regionEnd == end && i == len(segs)-1
 			if regionEnd == h.pos {
 				s.release()
-				return Region{FirstOffset: h.baseOffset}, nil
+				return Region{FirstOffset: h.baseOffset, Unwritten: unwritten, WrittenEnd: r}, nil
 			}
-			return Region{seg: s, Fd: s.fd, Pos: h.pos, Len: regionEnd - h.pos, FirstOffset: h.baseOffset}, nil
+			return Region{seg: s, Fd: s.fd, Pos: h.pos, Len: regionEnd - h.pos, FirstOffset: h.baseOffset,
+				Unwritten: unwritten, WrittenEnd: r}, nil
 		}
 		if attempt > 100 {
 			return Region{}, fmt.Errorf("read offset %d: segments kept changing: %w", offset, ErrOffsetOutOfRange)

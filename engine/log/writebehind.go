@@ -12,7 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Write-behind (broker property log.write.mode=direct; Sluice's own, default buffered).
+// Write-behind (broker property log.write.mode=direct, Sluice's own: the broker's default;
+// engine/log's Config defaults to buffered).
 //
 // Why: a buffered pwrite spends most of its time in the kernel's page-cache bookkeeping (ext4's
 // delayed allocation and buffer heads, then the writeback and freeing of those pages): 58 % of
@@ -71,6 +72,10 @@ const (
 	writeBehindBytes   = 4 << 20 // the ring, per log: the prototype's measured chunk size
 	directAlign        = 4096    // O_DIRECT alignment of positions, lengths and memory
 	writeRetryInterval = 100 * time.Millisecond
+	// ringMinFreeBytes: a ring is reserved only on a file system with this much free, so that
+	// at least as much as the ring takes is left for data; with less, appends are written
+	// buffered.
+	ringMinFreeBytes = 2 * writeBehindBytes
 )
 
 // ringIdleRelease: a ring nothing was appended to for this long goes back to the kernel. A
@@ -81,7 +86,8 @@ var ringIdleRelease = 5 * time.Second
 type WriteMode uint8
 
 const (
-	// WriteBuffered: pwrite into the page cache, as Kafka (the default).
+	// WriteBuffered: pwrite into the page cache, as Kafka (Config's zero value; the broker
+	// defaults to WriteDirect).
 	WriteBuffered WriteMode = iota
 	// WriteDirect: write-behind through an O_DIRECT descriptor (writebehind.go).
 	WriteDirect
@@ -306,15 +312,25 @@ func (wb *writeBehind) wroteBuffered(end, next int64) {
 // whole). wb.mu held; nothing is unwritten.
 func (wb *writeBehind) readBackLocked() error {
 	if !wb.reserved {
-		// No room for the ring (a nearly full disk): give back what it took, and write buffered,
-		// so the disk's answer to this batch's own bytes is the append's. Tried again after
-		// writeRetryInterval, not at every append.
+		// A nearly full disk: the ring would take the space the log's own data needs (a follower
+		// catching up once space is freed would find it gone). Write buffered instead, so the
+		// disk's answer to this batch's own bytes is the append's; a reservation is tried again
+		// after writeRetryInterval, not at every append.
 		if time.Now().Before(wb.reserveAfter) {
 			wb.releaseSlotLocked()
 			return errNoRing
 		}
-		if err := reserveRing(wb.ringFile); err != nil {
-			_ = unix.Fallocate(int(wb.ringFile.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes)
+		var fs unix.Statfs_t
+		err := unix.Fstatfs(int(wb.ringFile.Fd()), &fs)
+		if err == nil && int64(fs.Bavail)*fs.Bsize < ringMinFreeBytes {
+			err = unix.ENOSPC
+		}
+		if err == nil {
+			if err = reserveRing(wb.ringFile); err != nil {
+				_ = unix.Fallocate(int(wb.ringFile.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes)
+			}
+		}
+		if err != nil {
 			wb.reserveAfter = time.Now().Add(writeRetryInterval)
 			wb.releaseSlotLocked()
 			return errNoRing

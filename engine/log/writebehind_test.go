@@ -558,7 +558,7 @@ func TestWriteBehindFullDisk(t *testing.T) {
 	if err := os.Remove(b1); err != nil {
 		t.Fatal(err)
 	}
-	b2 := ballast("ballast-2", 6)  // more than the ring can hold unwritten, freed below
+	b2 := ballast("ballast-2", 4)  // leaves room for the ring, and less for data than it holds
 	time.Sleep(writeRetryInterval) // a failed reservation is tried again after this
 	full = nil
 	for i := 0; i < 100000 && full == nil; i++ {
