@@ -32,6 +32,11 @@ func batchPositions(t *testing.T, path string) (pos []int64, base []int64, size 
 		t.Fatal(err)
 	}
 	for off := int64(0); off < int64(len(p)); {
+		if rest := p[off:]; len(rest) < 4096 && !slices.ContainsFunc(rest, func(c byte) bool { return c != 0 }) {
+			// Write-behind's zero padding up to the next 4 KiB block at the end of the active
+			// segment's file (engine/log/writebehind.go): the data ends here.
+			return pos, base, off
+		}
 		b, _, err := record.Next(p[off:])
 		if err != nil {
 			t.Fatalf("%s at %d: %v", path, off, err)

@@ -57,10 +57,13 @@ func TestProduceStreamedMatchesWhole(t *testing.T) {
 	}
 }
 
-// readAllBatches returns a partition's log bytes.
+// readAllBatches returns a partition's log bytes, every append written.
 func readAllBatches(t *testing.T, b *Broker, topic string, index int32) []byte {
 	t.Helper()
 	p := b.lookupPartition(topic, index)
+	if err := p.log.WaitWritten(); err != nil { // write-behind: every append is in the file
+		t.Fatal(err)
+	}
 	r, err := p.log.Read(0, 1<<30, p.log.LogEndOffset(), true)
 	if err != nil {
 		t.Fatal(err)
