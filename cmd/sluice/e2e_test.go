@@ -94,7 +94,7 @@ func TestServeBinaryDirectModeProcs(t *testing.T) {
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}
-	buffered := procs("")
+	buffered := procs("", "--log.write.mode=buffered")
 	if direct := procs("", "--log.write.mode=direct"); direct != buffered+1 {
 		t.Errorf("GOMAXPROCS %d in direct mode, %d in buffered mode: want one more", direct, buffered)
 	}
