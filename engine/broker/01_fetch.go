@@ -14,9 +14,11 @@ package broker
 // DivergingEpoch (KIP-595) is never set: followers find divergence with OffsetForLeaderEpoch.
 // Long poll: when less than MinBytes is ready the request parks, off the event loop, until an
 // append or MaxWaitMillis. With write-behind the high watermark may cover records not yet
-// written (engine/log/writebehind.go): a fetch at such an offset parks until the writer has
-// written them, even with MaxWaitMillis 0 (for at most maxWriterWait). Record data is never copied: the response is framed here by hand
-// (kmsg's encoder would copy the records) and the batches go out as file regions (sendfile).
+// written (engine/log/writebehind.go): a fetch whose read stops short of them parks until the
+// writer has written up to where the high watermark was at its first read, even with
+// MaxWaitMillis 0 (for at most maxWriterWait), so it answers with every record answered before
+// it came. Record data is never copied: the response is framed here by hand (kmsg's encoder
+// would copy the records) and the batches go out as file regions (sendfile).
 
 import (
 	"encoding/binary"
@@ -36,9 +38,9 @@ func init() { register(1, 4, 12, serveFetch) }
 // maxFetchWait bounds how long a fetch may park, whatever the client asks.
 const maxFetchWait = 30 * time.Second
 
-// maxWriterWait bounds how long a fetch that would not wait parks for records written behind
-// (log.write.mode=direct) that it may read but that are not yet written: the writer takes
-// milliseconds; a failing disk gets an empty answer after this.
+// maxWriterWait bounds how long a fetch parks for records written behind (log.write.mode=direct)
+// that it may read but that are not yet written: the writer takes milliseconds; on a failing
+// disk the fetch answers with what is written after this.
 const maxWriterWait = time.Second
 
 func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.ResponseWriter) {

@@ -526,8 +526,9 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 				s.release()
 				return Region{FirstOffset: offset}, nil
 			}
-			regionEnd := s.regionEnd(h, maxBytes, upTo, minOneBatch, end)
-			unwritten := capped && regionEnd == end && i == len(segs)-1
+			regionEnd, full := s.regionEnd(h, maxBytes, upTo, minOneBatch, end)
+			// Stopped at what is written, not at maxBytes, in the segment being written.
+			unwritten := capped && !full && i == len(segs)-1
 			if regionEnd == h.pos {
 				s.release()
 				return Region{FirstOffset: h.baseOffset, Unwritten: unwritten, WrittenEnd: r}, nil

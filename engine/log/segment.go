@@ -361,18 +361,18 @@ func (s *segment) findBatch(offset int64, end int64) (header, bool) {
 
 // regionEnd returns the position after the last whole batch that starts at or after start and
 // fits both bounds: ends within start+maxBytes, base offset < upTo. With minOne the first batch is
-// included even if larger than maxBytes (Kafka's KIP-74 progress guarantee).
-func (s *segment) regionEnd(first header, maxBytes int64, upTo int64, minOne bool, end int64) int64 {
+// included even if larger than maxBytes (Kafka's KIP-74 progress guarantee). full: it stopped at
+// maxBytes, not at upTo or the segment's end.
+func (s *segment) regionEnd(first header, maxBytes int64, upTo int64, minOne bool, end int64) (p int64, full bool) {
 	limit := first.pos + maxBytes
 	if first.baseOffset >= upTo {
-		return first.pos
+		return first.pos, false
 	}
-	p := first.pos
 	if first.pos+first.size > limit {
 		if minOne {
-			return first.pos + first.size
+			return first.pos + first.size, true
 		}
-		return first.pos
+		return first.pos, true
 	}
 	p = first.pos + first.size
 	// Jump ahead with the index: everything before an entry that satisfies both bounds fits.
@@ -383,8 +383,11 @@ func (s *segment) regionEnd(first header, maxBytes int64, upTo int64, minOne boo
 	defer sc.close()
 	for {
 		h, ok := sc.at(p)
-		if !ok || h.baseOffset >= upTo || h.pos+h.size > limit {
-			return p
+		if !ok || h.baseOffset >= upTo {
+			return p, false
+		}
+		if h.pos+h.size > limit {
+			return p, true
 		}
 		p += h.size
 	}

@@ -176,6 +176,19 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 		r.Release()
 		t.Fatalf("read %d unwritten bytes", r.Len)
 	}
+	if !r.Unwritten || r.WrittenEnd != before {
+		t.Fatalf("read at the written end: Unwritten %v, WrittenEnd %d; want true, %d", r.Unwritten, r.WrittenEnd, before)
+	}
+	// From the start: the written batches, then the region says more follow unwritten; unless it
+	// stopped at maxBytes, which a reader would meet again whatever the writer does.
+	if r, err = f.l.Read(0, 1<<20, f.l.HighWatermark(), true); err != nil || r.Len == 0 || !r.Unwritten {
+		t.Fatalf("read from 0: %d bytes, Unwritten %v (%v); want the written batches, and true", r.Len, r.Unwritten, err)
+	}
+	r.Release()
+	if r, err = f.l.Read(0, 1, f.l.HighWatermark(), true); err != nil || r.Len == 0 || r.Unwritten {
+		t.Fatalf("read from 0 with maxBytes 1: %d bytes, Unwritten %v (%v); want one batch, and false", r.Len, r.Unwritten, err)
+	}
+	r.Release()
 	unblock()
 	if err := <-waited; err != nil {
 		t.Fatalf("WaitWritten: %v", err)
