@@ -36,7 +36,8 @@
 // clean-shutdown marker; Open without the marker rescans from the recovery point's segment,
 // truncating at the first torn or corrupt batch and deleting later segments (recovery.go).
 //
-// Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct; writebehind.go):
+// Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct, the broker's
+// default; writebehind.go):
 // Append copies the batch into a ring and a writer goroutine writes it with O_DIRECT. The
 // published sizes and Read then follow what is written, not what is appended (LogEndOffset and
 // the high watermark still count every append; WaitReadable waits for the writer); roll,
@@ -65,7 +66,10 @@
 //     same log takes writes again without a restart. Kafka instead takes the whole log
 //     directory offline on any IOException; Sluice keeps the failure per append because a full
 //     disk is transient and operator-fixable, and a partition that cannot write still serves
-//     reads and followers.
+//     reads and followers. With write-behind a failed write comes after the answers to the
+//     batches it covers: they stay in the ring, the write is retried every writeRetryInterval,
+//     and until it succeeds new appends fail (ENOSPC); on a nearly full disk no ring is
+//     reserved and appends are written as above (writebehind.go).
 //   - A roll creates the new segment before sealing the old one: when the files cannot be
 //     created the old segment stays the writable active one.
 //   - Index files are grown sparse (like Kafka's) and written through a shared mapping; a store
