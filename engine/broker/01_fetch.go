@@ -17,7 +17,7 @@ package broker
 // written (engine/log/writebehind.go): a fetch whose read stops short of them parks until the
 // writer has written up to where the high watermark was at its first read, even with
 // MaxWaitMillis 0 (for at most maxWriterWait), so it answers with every record answered before
-// it came. Record data is never copied: the response is framed here by hand (kmsg's encoder
+// it came. A follower's fetch does not wait so: it takes what is written, as before. Record data is never copied: the response is framed here by hand (kmsg's encoder
 // would copy the records) and the batches go out as file regions (sendfile).
 
 import (
@@ -237,7 +237,9 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 					res.regions = append(res.regions, pr.region)
 					res.bytes += got.Len
 				}
-				if err == nil && got.Unwritten && res.bytes < budget {
+				if err == nil && got.Unwritten && res.bytes < budget && r.ReplicaID < 0 {
+					// Consumers only: a follower takes what is written and fetches on at once,
+					// which keeps replication's pace as it was.
 					res.unwritten = res.unwritten || fp.waitWritten(p, upTo, got.WrittenEnd)
 				}
 			}
