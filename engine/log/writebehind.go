@@ -341,6 +341,7 @@ func (wb *writeBehind) readBackLocked() error {
 	if n := wb.written - from; n > 0 {
 		i := from % writeBehindBytes
 		if got, err := wb.seg.file.ReadAt(wb.ring[i:i+n], from); int64(got) < n {
+			wb.releaseSlotLocked() // still released: the next append takes one again
 			return fmt.Errorf("segment %d: read back its last block: %w", wb.seg.base, err)
 		}
 	}
