@@ -492,12 +492,13 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		if offset < start || offset > leo {
 			return Region{}, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, start, leo)
 		}
-		r, capped := l.WrittenEnd(), false
-		if upTo > r {
-			upTo, capped = r, true // write-behind: appended but not yet written reads as not yet there
+		r, asked := l.WrittenEnd(), upTo
+		capped := upTo > r
+		if capped {
+			upTo = r // write-behind: appended but not yet written reads as not yet there
 		}
 		if offset >= upTo {
-			return Region{FirstOffset: offset, Unwritten: capped && offset < l.logEndOffset.Load(), WrittenEnd: r}, nil
+			return Region{FirstOffset: offset, Unwritten: offset < asked, WrittenEnd: r}, nil
 		}
 		l.noteRead(offset)
 		segs := *l.segments.Load()

@@ -138,6 +138,12 @@ func reserveRing(f *os.File) error {
 	return nil
 }
 
+// punchRing frees the ring part's blocks and page cache (fallocate PUNCH_HOLE): after an idle
+// release, and after a reservation the disk refused part of. The next use reserves it again.
+func punchRing(f *os.File) error {
+	return unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes)
+}
+
 // mapAligned maps size bytes of fd shared at a hugePageBytes-aligned address.
 func mapAligned(fd int, size int) ([]byte, error) {
 	span := uintptr(size + hugePageBytes)

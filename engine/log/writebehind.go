@@ -327,7 +327,7 @@ func (wb *writeBehind) readBackLocked() error {
 		}
 		if err == nil {
 			if err = reserveRing(wb.ringFile); err != nil {
-				_ = unix.Fallocate(int(wb.ringFile.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes)
+				_ = punchRing(wb.ringFile) // give back what the reservation took
 			}
 		}
 		if err != nil {
@@ -356,7 +356,7 @@ func (wb *writeBehind) releaseIdleLocked() {
 	case wb.idleFired && wb.appends == wb.idleMark && !wb.released:
 		// Frees the ring's pages and blocks; advisory: where the file system cannot punch holes
 		// the pages stay, clean once written back, for the kernel to reclaim.
-		if unix.Fallocate(int(wb.ringFile.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, writeBehindBytes) == nil {
+		if punchRing(wb.ringFile) == nil {
 			wb.reserved = false
 		}
 		wb.released = true

@@ -179,6 +179,14 @@ func TestWriteBehindReadersSeeOnlyWritten(t *testing.T) {
 	if !r.Unwritten || r.WrittenEnd != before {
 		t.Fatalf("read at the written end: Unwritten %v, WrittenEnd %d; want true, %d", r.Unwritten, r.WrittenEnd, before)
 	}
+	// Unwritten records the reader did not ask for (upTo at or below its offset) are none of its
+	// business.
+	if leo-1 < before+1 {
+		t.Fatalf("test bookkeeping: log end %d, written end %d", leo, before)
+	}
+	if r, err = f.l.Read(leo-1, 1<<20, before+1, true); err != nil || r.Len != 0 || r.Unwritten {
+		t.Fatalf("read at %d up to %d: %d bytes, Unwritten %v (%v); want nothing, false", leo-1, before+1, r.Len, r.Unwritten, err)
+	}
 	// From the start: the written batches, then the region says more follow unwritten; unless it
 	// stopped at maxBytes, which a reader would meet again whatever the writer does.
 	if r, err = f.l.Read(0, 1<<20, f.l.HighWatermark(), true); err != nil || r.Len == 0 || !r.Unwritten {
