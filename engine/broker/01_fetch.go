@@ -55,15 +55,15 @@ func serveFetch(b *Broker, req *netio.Request, kreq kmsg.Request, w netio.Respon
 		return
 	}
 	res.release()
+	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
+	if res.unwritten {
+		wait = max(wait, maxWriterWait)
+	}
 	b.parked.Add(1)
 	b.waiters.Add(1)
-	go func() {
+	go func() { // captures wait, not res: res stays on the stack (one allocation less per fetch)
 		defer b.parked.Done()
 		defer b.waiters.Add(-1)
-		wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
-		if res.unwritten {
-			wait = max(wait, maxWriterWait)
-		}
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		for {
