@@ -14,10 +14,10 @@ package broker
 // DivergingEpoch (KIP-595) is never set: followers find divergence with OffsetForLeaderEpoch.
 // Long poll: when less than MinBytes is ready the request parks, off the event loop, until an
 // append or MaxWaitMillis. With write-behind the high watermark may cover records not yet
-// written (engine/log/writebehind.go): a fetch whose read stops short of them parks until the
-// writer has written up to where the high watermark was at its first read, even with
-// MaxWaitMillis 0 (for at most maxWriterWait), so it answers with every record answered before
-// it came. A follower's fetch does not wait so: it takes what is written, as before. Record data is never copied: the response is framed here by hand (kmsg's encoder
+// written (engine/log/writebehind.go): a consumer's fetch that would answer nothing because of
+// them parks until the writer has written some, even with MaxWaitMillis 0 (for at most
+// maxWriterWait), so a record answered before the fetch came is read back. A follower's fetch
+// does not wait so: it takes what is written, as before. Record data is never copied: the response is framed here by hand (kmsg's encoder
 // would copy the records) and the batches go out as file regions (sendfile).
 
 import (
@@ -95,19 +95,6 @@ type fetchPart struct {
 	maxBytes           int32
 	currentLeaderEpoch int32             // -1: not checked
 	sess               *sessionPartition // nil without a session
-	// writtenTarget: where the first read stopped short of unwritten records, the bound it read
-	// to (high watermark or log end); the request waits until they are written (waitWritten).
-	writtenTarget int64
-}
-
-// waitWritten reports whether the request must wait for write-behind on this partition, whose
-// read stopped at writtenEnd, short of unwritten records below upTo. The target is fixed by the
-// first read, so a fetch of a partition being written to does not chase its moving end.
-func (fp *fetchPart) waitWritten(p *partition, upTo, writtenEnd int64) bool {
-	if fp.writtenTarget == 0 {
-		fp.writtenTarget = upTo
-	}
-	return writtenEnd < min(fp.writtenTarget, p.log.LogEndOffset())
 }
 
 // noteFollowerFetch records a follower's fetch offsets, as its log end offsets, on the replicated
@@ -164,19 +151,21 @@ type fetchResult struct {
 	regions  []*log.Region
 	bytes    int64
 	hasError bool
-	// unwritten: a partition's read stopped short of records it may read — committed (or, for
-	// a follower, appended) — that write-behind has not written yet (see waitWritten).
+	// unwritten: a consumer's read of a partition stopped short of committed records that
+	// write-behind has not written yet.
 	unwritten bool
 }
 
-// ready: the result answers the request now. Records the high watermark already covered when the
-// request came are waited for even by a fetch that would not wait (MaxWaitMillis 0, MinBytes
-// 0): a client that was answered, or saw them in ListOffsets, reads them back, as from Kafka.
+// ready: the result answers the request now. An empty result whose records the high watermark
+// already covers waits for them even in a fetch that would not wait (MaxWaitMillis 0, MinBytes
+// 0): a client that was answered, or saw them in ListOffsets, reads them back, as from Kafka. A
+// result with data does not wait for the rest: waiting for every partition's writer held
+// 1,000-partition fetches and re-read all of them at every write (results/broker.md).
 func (f *fetchResult) ready(r *kmsg.FetchRequest) bool {
 	if f.hasError {
 		return true
 	}
-	if f.unwritten {
+	if f.unwritten && f.bytes == 0 {
 		return false
 	}
 	return f.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0
@@ -210,8 +199,7 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 	}
 	res.results = make([]partResult, len(plan.parts))
 	if plan.errorCode == errNone {
-		for i := range plan.parts {
-			fp := &plan.parts[i]
+		for i, fp := range plan.parts {
 			pr := &res.results[i]
 			p := b.lookupPartition(fp.topic, fp.partition)
 			if p == nil {
@@ -237,10 +225,10 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, plan *fetchPlan) fetchResult {
 					res.regions = append(res.regions, pr.region)
 					res.bytes += got.Len
 				}
-				if err == nil && got.Unwritten && res.bytes < budget && r.ReplicaID < 0 {
+				if got.Unwritten && r.ReplicaID < 0 {
 					// Consumers only: a follower takes what is written and fetches on at once,
 					// which keeps replication's pace as it was.
-					res.unwritten = res.unwritten || fp.waitWritten(p, upTo, got.WrittenEnd)
+					res.unwritten = true
 				}
 			}
 			if pr.code != errNone {

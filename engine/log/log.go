@@ -96,11 +96,9 @@ type Region struct {
 	Pos         int64 // file position of the first batch
 	Len         int64 // bytes, whole batches only; 0 when there is nothing to read
 	FirstOffset int64 // base offset of the first batch in the region
-	// Unwritten: the region ends at WrittenEnd, where write-behind had written up to, and
-	// batches below upTo follow that were not written yet (the reader may wait for them:
-	// WaitReadable).
-	Unwritten  bool
-	WrittenEnd int64
+	// Unwritten: the region ends where write-behind had written up to, and batches below upTo
+	// follow that were not written yet (the reader may wait for them: WaitReadable).
+	Unwritten bool
 }
 
 // Release unpins the segment. Call exactly once for every Region with Len > 0.
@@ -498,7 +496,7 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 			upTo = r // write-behind: appended but not yet written reads as not yet there
 		}
 		if offset >= upTo {
-			return Region{FirstOffset: offset, Unwritten: offset < asked, WrittenEnd: r}, nil
+			return Region{FirstOffset: offset, Unwritten: offset < asked}, nil
 		}
 		l.noteRead(offset)
 		segs := *l.segments.Load()
@@ -532,10 +530,10 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 			unwritten := capped && !full && i == len(segs)-1
 			if regionEnd == h.pos {
 				s.release()
-				return Region{FirstOffset: h.baseOffset, Unwritten: unwritten, WrittenEnd: r}, nil
+				return Region{FirstOffset: h.baseOffset, Unwritten: unwritten}, nil
 			}
 			return Region{seg: s, Fd: s.fd, Pos: h.pos, Len: regionEnd - h.pos, FirstOffset: h.baseOffset,
-				Unwritten: unwritten, WrittenEnd: r}, nil
+				Unwritten: unwritten}, nil
 		}
 		if attempt > 100 {
 			return Region{}, fmt.Errorf("read offset %d: segments kept changing: %w", offset, ErrOffsetOutOfRange)
