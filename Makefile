@@ -40,7 +40,7 @@ compat:
 # Then TestPausedCoordinatorServesNoStaleOffsets: a paused group coordinator, resumed, must not
 # answer committed offsets its successor has moved past.
 # Replay a run with its seed: make chaos CHAOS_SEED=123 (the report prints the full command).
-# CHAOS_WRITE_MODE=buffered runs the brokers with log.write.mode=buffered (their default: direct).
+# CHAOS_WRITE_MODE=direct runs the brokers with log.write.mode=direct (write-behind).
 CHAOS_DURATION   ?= 3m
 CHAOS_SEED       ?=
 CHAOS_RATE       ?= 100

@@ -76,15 +76,6 @@ func DefaultConfig() Config {
 		DefaultReplicationFactor: 1,
 		AutoCreateTopics:         true,
 		MessageMaxBytes:          DefaultMessageMaxBytes,
-		LogDefaults:              defaultLogConfig(),
+		LogDefaults:              log.DefaultConfig(),
 	}
-}
-
-// defaultLogConfig is engine/log's defaults with the broker's write mode: write-behind
-// (log.write.mode=direct, engine/log/writebehind.go), which answers, shows and keeps records as
-// buffered mode does for clients, at less CPU per byte (results/broker.md).
-func defaultLogConfig() log.Config {
-	c := log.DefaultConfig()
-	c.WriteMode = log.WriteDirect
-	return c
 }
