@@ -141,8 +141,14 @@ var trimmer struct {
 	queued, served atomic.Int64 // advice sent and done (tests wait for served == queued)
 }
 
+// adviceHook, when set (tests only), sees each advice before the trimmer gives it.
+var adviceHook atomic.Pointer[func(s *segment, lo, hi int64)]
+
 func runTrimmer(queue <-chan cacheAdvice) {
 	for a := range queue {
+		if h := adviceHook.Load(); h != nil {
+			(*h)(a.s, a.lo, a.hi)
+		}
 		_ = unix.Fadvise(a.s.fd, a.lo, a.hi-a.lo, unix.FADV_DONTNEED) // advisory: errors change nothing
 		a.s.release()
 		trimmer.served.Add(1)

@@ -2,6 +2,8 @@ package log
 
 import (
 	"bytes"
+	"fmt"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +45,7 @@ func TestPageCacheTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
+			advised := recordAdvice(t)
 
 			var written [][]byte
 			appendMiB := func(n int) {
@@ -81,14 +84,23 @@ func TestPageCacheTail(t *testing.T) {
 					t.Errorf("bytes [%d, %d) MiB of %d MiB, flushed and further than the %d MiB tail behind the end: %d of %d pages still cached", sp.lo, sp.hi, end/mib, tc.tail/mib, cached, total)
 				}
 			}
-			if sp := tc.kept; sp.hi > 0 {
-				if cached, total := cachedPages(t, l, sp.lo*mib, sp.hi*mib); cached != total {
-					t.Errorf("bytes [%d, %d) MiB (reader at %d MiB, tail %d MiB): %d of %d pages cached, want all", sp.lo, sp.hi, tc.readerAt, tc.tail/mib, cached, total)
+			// What must stay cached is checked against the advice given, not the cache: the
+			// kernel may reclaim clean pages nobody advised it to drop (proactive reclaim,
+			// memory pressure from other tests), and did in CI. Its cache figures are logged.
+			kept := func(what string, lo, hi int64) {
+				t.Helper()
+				for _, a := range advised(l) {
+					if a.lo < hi && lo < a.hi {
+						t.Errorf("%s, bytes [%d, %d) of the log: advised out of the cache over [%d, %d)", what, lo, hi, a.lo, a.hi)
+					}
 				}
+				cached, total := cachedPages(t, l, lo, hi)
+				t.Logf("%s: %d of %d pages cached", what, cached, total)
 			}
-			if cached, total := cachedPages(t, l, end-7*mib, end); cached != total {
-				t.Errorf("the last 7 MiB (inside the %d MiB tail): %d of %d pages cached, want all", tc.tail/mib, cached, total)
+			if sp := tc.kept; sp.hi > 0 {
+				kept(fmt.Sprintf("reader at %d MiB, tail %d MiB", tc.readerAt, tc.tail/mib), sp.lo*mib, sp.hi*mib)
 			}
+			kept(fmt.Sprintf("the last 7 MiB, inside the %d MiB tail", tc.tail/mib), end-7*mib, end)
 
 			// Nothing is lost: every batch reads back byte for byte.
 			var off int64
@@ -109,6 +121,43 @@ func TestPageCacheTail(t *testing.T) {
 				off += int64(record.Batch(got).RecordCount())
 			}
 		})
+	}
+}
+
+// logSpan is a range of a log's bytes, counted from the start of its first segment.
+type logSpan struct{ lo, hi int64 }
+
+// recordAdvice records the trimmer's advice for the rest of the test; the function it returns
+// gives the advice that fell on l's segments, as ranges of l's bytes.
+func recordAdvice(t *testing.T) func(l *Log) []logSpan {
+	var mu sync.Mutex
+	type advice struct {
+		s      *segment
+		lo, hi int64
+	}
+	var all []advice
+	hook := func(s *segment, lo, hi int64) {
+		mu.Lock()
+		all = append(all, advice{s, lo, hi})
+		mu.Unlock()
+	}
+	adviceHook.Store(&hook)
+	t.Cleanup(func() { adviceHook.CompareAndSwap(&hook, nil) })
+	return func(l *Log) []logSpan {
+		waitTrimmer(t)
+		mu.Lock()
+		defer mu.Unlock()
+		var out []logSpan
+		var start int64
+		for _, s := range *l.segments.Load() {
+			for _, a := range all {
+				if a.s == s {
+					out = append(out, logSpan{start + a.lo, start + a.hi})
+				}
+			}
+			start += s.size.Load()
+		}
+		return out
 	}
 }
 
