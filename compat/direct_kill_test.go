@@ -35,7 +35,8 @@ func TestDirectModeKillKeepsAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(mnt, "data")
-	flags := []string{"--log.write.mode=direct", "--num.partitions=1"}
+	// Every partition written to takes a ring, however slowly this test writes.
+	flags := []string{"--log.write.mode=direct", "--log.write.direct.min.bytes.per.second=0", "--num.partitions=1"}
 	b := startBroker(t, dir, flags...)
 	cl := b.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
 		kgo.AllowAutoTopicCreation(), kgo.RecordRetries(1), kgo.RecordDeliveryTimeout(10*time.Second),

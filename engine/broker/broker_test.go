@@ -99,7 +99,7 @@ func TestFranzGoProduceConsumeAcrossRestart(t *testing.T) {
 
 func testProduceConsumeAcrossRestart(t *testing.T, mode log.WriteMode) {
 	dir := t.TempDir()
-	withMode := func(c *Config) { c.LogDefaults.WriteMode = mode }
+	withMode := func(c *Config) { setWriteMode(c, mode) }
 	tb := startBroker(t, dir, withMode)
 	adm := kadm.NewClient(tb.client())
 	ctx := context.Background()

@@ -26,7 +26,7 @@ func TestProduceAllocs(t *testing.T) {
 // writer's are in (it writes while the requests are served).
 func testProduceAllocs(t *testing.T, mode log.WriteMode) {
 	for _, parts := range []int32{1, 12} {
-		br := benchBroker(t, "bench", parts, func(c *Config) { c.LogDefaults.WriteMode = mode })
+		br := benchBroker(t, "bench", parts, func(c *Config) { setWriteMode(c, mode) })
 		body, _ := produceBody(parts)
 		req := &netio.Request{APIKey: 0, APIVersion: 9, Flexible: true, Body: body}
 		var answered int

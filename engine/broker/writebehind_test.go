@@ -14,7 +14,16 @@ import (
 	"github.com/sluicemq/sluice/engine/log"
 )
 
-func directMode(c *Config) { c.LogDefaults.WriteMode = log.WriteDirect }
+func directMode(c *Config) { setWriteMode(c, log.WriteDirect) }
+
+// setWriteMode sets the broker's write mode; in direct mode every partition written to takes a
+// ring however slowly (log.write.direct.min.bytes.per.second=0): these tests are about the ring.
+func setWriteMode(c *Config, mode log.WriteMode) {
+	c.LogDefaults.WriteMode = mode
+	if mode == log.WriteDirect {
+		c.LogDefaults.RingBudget = log.NewRingBudget(log.DefaultDirectMemoryBytes, 0)
+	}
+}
 
 // A consumer tailing a write-behind log gets each record once the writer has written it: the
 // writer wakes the parked fetch (a long poll of 10 s would otherwise hold every record that long).
@@ -50,7 +59,7 @@ func TestWriteBehindTailingConsumer(t *testing.T) {
 // The broker reports its write mode through DescribeConfigs (cmd/sluice validates the key).
 func TestWriteBehindDescribeConfigs(t *testing.T) {
 	for _, mode := range []log.WriteMode{log.WriteBuffered, log.WriteDirect} {
-		tb := startBroker(t, t.TempDir(), func(c *Config) { c.LogDefaults.WriteMode = mode })
+		tb := startBroker(t, t.TempDir(), func(c *Config) { setWriteMode(c, mode) })
 		got := brokerConfigs(t, kadm.NewClient(tb.client()), 0)["log.write.mode"]
 		if got.Value == nil || *got.Value != mode.String() {
 			t.Fatalf("log.write.mode = %q, want %q", got.MaybeValue(), mode)
@@ -204,7 +213,7 @@ func TestWriteBehindReadYourWrites(t *testing.T) {
 // More busy partitions than rings (log.write.direct.memory.bytes of one ring): the partitions
 // without one write buffered, and every record comes back in order from each partition.
 func TestWriteBehindRingBudgetSharedByPartitions(t *testing.T) {
-	budget := log.NewRingBudget(log.RingBytes)
+	budget := log.NewRingBudget(log.RingBytes, 0)
 	tb := startBroker(t, t.TempDir(), directMode, func(c *Config) { c.LogDefaults.RingBudget = budget })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

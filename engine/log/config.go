@@ -38,9 +38,10 @@ type Config struct {
 	WriteMode WriteMode
 
 	// RingBudget (broker property log.write.direct.memory.bytes, Sluice's own): in direct mode,
-	// how many logs may hold a write-behind ring at once, shared by the logs that point to it;
-	// a log written to without one writes buffered until one is free (writebehind.go). nil: no
-	// bound.
+	// how many logs may hold a write-behind ring at once, shared by the logs that point to it,
+	// and the append rate from which a log takes one (log.write.direct.min.bytes.per.second); a
+	// log written to without one writes buffered (writebehind.go). nil: no bound, and every log
+	// written to takes a ring.
 	RingBudget *RingBudget
 
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
@@ -59,7 +60,10 @@ const (
 	DefaultPreallocateBytes   = 16 << 20 // log.preallocate.bytes (segment.go preallocate)
 	// DefaultDirectMemoryBytes (log.write.direct.memory.bytes): 64 write-behind rings.
 	DefaultDirectMemoryBytes = 256 << 20
-	NoForcedFlush            = math.MaxInt64
+	// DefaultDirectMinBytesPerSecond (log.write.direct.min.bytes.per.second): the append rate
+	// from which a partition takes a write-behind ring (ringbudget.go; results/broker.md).
+	DefaultDirectMinBytesPerSecond = 4 << 20
+	NoForcedFlush                  = math.MaxInt64
 
 	// minSegmentBytes keeps a misconfigured topic from rolling on every batch header.
 	minSegmentBytes = 1024
@@ -90,7 +94,7 @@ func DefaultConfig() Config {
 		FlushMs:            NoForcedFlush,
 		PageCacheTailBytes: DefaultPageCacheTailBytes,
 		PreallocateBytes:   DefaultPreallocateBytes,
-		RingBudget:         NewRingBudget(DefaultDirectMemoryBytes),
+		RingBudget:         NewRingBudget(DefaultDirectMemoryBytes, DefaultDirectMinBytesPerSecond),
 	}
 }
 

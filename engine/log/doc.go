@@ -43,7 +43,8 @@
 // Truncate, Flush and Close drain the ring first. The ring is a file (write-behind.ring) mapped
 // shared: after a killed process, Open writes its unwritten bytes into the active segment before
 // recovery scans it (ringfile.go), so what an answer covered survives a process crash as in
-// buffered mode. Rings are bounded per broker (RingBudget): a log written to while none is free
+// buffered mode. Rings are bounded per broker (RingBudget) and go to logs appended to fast
+// (log.write.direct.min.bytes.per.second): a slow log, or one written to while none is free,
 // writes buffered until it gets one.
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.

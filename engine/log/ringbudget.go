@@ -9,15 +9,37 @@ import "sync/atomic"
 // appends; an append that finds the budget spent is written as in buffered mode (a pwrite into
 // the page cache), so a broker's hottest partitions — those written to without a pause — keep
 // their rings, and per-partition state stays small however many partitions there are.
+//
+// A ring pays only on a partition written to fast (minRate, log.write.direct.min.bytes.per.second):
+// a slow partition's writer writes each batch on its own, padded to a block and rewriting the
+// partly filled last block every time, which costs more than the pwrite it replaces (1,000
+// partitions, results/broker.md "ninth pass"). So a log takes a ring only once its appends reach
+// minRate within a rate window, and gives it back when a whole window's appends fall below half
+// of it (writeBehind.noteRateLocked); meanwhile it writes buffered.
 type RingBudget struct {
-	size   int64
-	inUse  atomic.Int64
-	misses atomic.Int64
+	size    int64
+	minRate int64 // bytes per second
+	inUse   atomic.Int64
+	misses  atomic.Int64
 }
 
-// NewRingBudget is a budget of memoryBytes: memoryBytes / RingBytes rings (at least one).
-func NewRingBudget(memoryBytes int64) *RingBudget {
-	return &RingBudget{size: max(memoryBytes/RingBytes, 1)}
+// MaxDirectMinBytesPerSecond bounds log.write.direct.min.bytes.per.second (1 TiB/s), so the
+// rate arithmetic cannot overflow.
+const MaxDirectMinBytesPerSecond = 1 << 40
+
+// NewRingBudget is a budget of memoryBytes: memoryBytes / RingBytes rings (at least one), for
+// logs appended to at minBytesPerSecond or more (0: every log written to; at most
+// MaxDirectMinBytesPerSecond).
+func NewRingBudget(memoryBytes, minBytesPerSecond int64) *RingBudget {
+	return &RingBudget{size: max(memoryBytes/RingBytes, 1), minRate: min(max(minBytesPerSecond, 0), MaxDirectMinBytesPerSecond)}
+}
+
+// MinBytesPerSecond is the append rate a log must reach to take a ring (0 for a nil budget).
+func (b *RingBudget) MinBytesPerSecond() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.minRate
 }
 
 // RingBytes is the memory and disk one write-behind ring holds.

@@ -148,9 +148,9 @@ func (s *segment) append(b record.Batch, pos int64, nowMs int64, cfg *Config, wb
 	s.preallocate(pos+int64(len(b)), cfg)
 	buffered := wb == nil
 	if wb != nil {
-		switch err := wb.append(b, b.NextOffset()); {
+		switch err := wb.append(b, b.NextOffset(), nowMs); {
 		case errors.Is(err, errNoRing):
-			buffered = true // the broker's rings are all in use (RingBudget): written here
+			buffered = true // the log is written to slowly, or every ring is taken (RingBudget)
 		case err != nil:
 			return err
 		}

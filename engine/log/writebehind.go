@@ -51,9 +51,12 @@ import (
 // its file, freeing both, so they follow the partitions written lately, not every partition ever
 // written; the next append refills the ring and reads the partly filled last block back from the
 // segment first. The broker bounds how many logs hold a ring at once (RingBudget,
-// log.write.direct.memory.bytes): an append that finds its log without a ring and none free is
-// written as in buffered mode (a pwrite, published at once), and the ring's positions follow it
-// (wroteBuffered), so the log can take a ring at its next append.
+// log.write.direct.memory.bytes), and a log takes one only while it is appended to fast
+// (log.write.direct.min.bytes.per.second; noteRateLocked): an append that finds its log without
+// a ring, and the log slow or no ring free, is written as in buffered mode (a pwrite, published
+// at once), and the ring's positions follow it (wroteBuffered), so the log can take a ring at its
+// next append. A log that slows down gives its ring back at its first append that finds nothing
+// unwritten.
 //
 // Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
 // is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
@@ -146,6 +149,11 @@ type writeBehind struct {
 	budget       *RingBudget
 	slot         bool
 	reserveAfter time.Time // a failed reserveRing is not tried again before this
+	// The append rate (noteRateLocked): bytes appended since rateStart (ms); hot: the log is
+	// appended to fast enough to hold a ring (RingBudget.MinBytesPerSecond).
+	rateStart int64
+	rateBytes int64
+	hot       bool
 
 	done   chan struct{}
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
@@ -251,11 +259,12 @@ func (wb *writeBehind) position() int64 {
 // reserve one; the caller writes the batch itself (buffered) and reports it with wroteBuffered.
 var errNoRing = errors.New("no write-behind ring free")
 
-// append copies p (one batch whose next offset is next) into the ring, waiting for room, and
-// wakes the writer. A pending write error refuses the batch before any of it is copied; once
-// copying has begun it waits for the writer, which retries. errNoRing: nothing done, and nothing
-// is unwritten. Writer lock held. Allocation budget: 0 (pending grows to its steady size once).
-func (wb *writeBehind) append(p []byte, next int64) error {
+// append copies p (one batch whose next offset is next, appended at nowMs) into the ring,
+// waiting for room, and wakes the writer. A pending write error refuses the batch before any of
+// it is copied; once copying has begun it waits for the writer, which retries. errNoRing: nothing
+// done, and nothing is unwritten. Writer lock held. Allocation budget: 0 (pending grows to its
+// steady size once).
+func (wb *writeBehind) append(p []byte, next, nowMs int64) error {
 	wb.mu.Lock()
 	defer wb.mu.Unlock()
 	if wb.err != nil {
@@ -263,6 +272,19 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 	}
 	if wb.stopping {
 		return ErrClosed
+	}
+	wb.noteRateLocked(int64(len(p)), nowMs)
+	if !wb.hot {
+		switch {
+		case wb.released:
+			return errNoRing
+		case wb.written == wb.appended:
+			// Cooled down, and nothing is left to write: the ring goes back now, not after
+			// ringIdleRelease. (With bytes still unwritten this batch must follow them in the
+			// ring; a later append gives it back.)
+			wb.releaseRingLocked()
+			return errNoRing
+		}
 	}
 	if wb.released {
 		if !wb.slot {
@@ -291,6 +313,27 @@ func (wb *writeBehind) append(p []byte, next int64) error {
 	}
 	wb.pending = append(wb.pending, pendingBatch{end: wb.appended, next: next})
 	return nil
+}
+
+// rateWindowMs is the window over which a log's append rate is judged.
+const rateWindowMs = 1000
+
+// noteRateLocked counts n bytes appended at nowMs towards the log's rate. A log turns hot as
+// soon as a window's appends reach the budget's rate, and cold when a whole window's fall below
+// half of it (hysteresis, so a log near the rate does not take and give back its ring by turns);
+// a window that ends after a pause spans the pause. wb.mu held.
+func (wb *writeBehind) noteRateLocked(n, nowMs int64) {
+	minRate := wb.budget.MinBytesPerSecond() // at most MaxDirectMinBytesPerSecond: no overflow
+	wb.rateBytes += n
+	if !wb.hot && wb.rateBytes >= minRate*rateWindowMs/1000 {
+		wb.hot = true
+	}
+	if elapsed := nowMs - wb.rateStart; elapsed >= rateWindowMs || elapsed < 0 {
+		if wb.hot && elapsed > 0 && wb.rateBytes*1000/elapsed < minRate/2 {
+			wb.hot = false
+		}
+		wb.rateStart, wb.rateBytes = nowMs, 0
+	}
 }
 
 // wroteBuffered records a batch the log wrote itself for want of a ring (errNoRing), ending at
@@ -352,18 +395,23 @@ func (wb *writeBehind) readBackLocked() error {
 func (wb *writeBehind) releaseIdleLocked() {
 	switch {
 	case wb.idleFired && wb.appends == wb.idleMark && !wb.released:
-		// Frees the ring's pages and blocks; advisory: where the file system cannot punch holes
-		// the pages stay, clean once written back, for the kernel to reclaim.
-		if punchRing(wb.ringFile) == nil {
-			wb.reserved = false
-		}
-		wb.released = true
-		wb.releaseSlotLocked()
+		wb.releaseRingLocked()
 	case !wb.idleArmed && !wb.released && !wb.stopping:
 		wb.idleMark, wb.idleArmed = wb.appends, true
 		wb.idleTimer.Reset(ringIdleRelease)
 	}
 	wb.idleFired = false
+}
+
+// releaseRingLocked gives the ring's pages and blocks back, and its slot to the budget. wb.mu
+// held; nothing is unwritten. Advisory: where the file system cannot punch holes the pages stay,
+// clean once written back, for the kernel to reclaim.
+func (wb *writeBehind) releaseRingLocked() {
+	if punchRing(wb.ringFile) == nil {
+		wb.reserved = false
+	}
+	wb.released = true
+	wb.releaseSlotLocked()
 }
 
 // releaseSlotLocked gives the log's ring back to the budget. wb.mu held; the ring is released

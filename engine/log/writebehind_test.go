@@ -24,7 +24,11 @@ import (
 	"github.com/sluicemq/sluice/internal/diskfault"
 )
 
-func direct(c *Config) { c.WriteMode = WriteDirect }
+// direct puts a test's log in write-behind mode, with a ring for every log written to however
+// slowly (the tests are about the ring; TestWriteBehindRingFollowsRate about the rate).
+func direct(c *Config) {
+	c.WriteMode, c.RingBudget = WriteDirect, NewRingBudget(DefaultDirectMemoryBytes, 0)
+}
 
 // setDirectWriteHook installs fn as the write-behind write seam for the test.
 func setDirectWriteHook(t *testing.T, fn func(s *segment, pos int64, n int) error) {
@@ -395,7 +399,8 @@ func ringChild(t *testing.T, dir string) {
 	clock.ms.Store(1_700_000_000_000)
 	f := &fixture{t: t, dir: dir, rng: rand.New(rand.NewPCG(7, 7)), clock: clock}
 	f.cfg = smallConfig(clock)
-	f.cfg.WriteMode, f.cfg.SegmentBytes = WriteDirect, 1<<30
+	direct(&f.cfg)
+	f.cfg.SegmentBytes = 1 << 30
 	holdWrites(t)
 	f.reopen()
 	f.appendRandom(25)
@@ -538,7 +543,8 @@ func TestWriteBehindFullDisk(t *testing.T) {
 	f := &fixture{t: t, dir: filepath.Join(mnt, "p-0"), rng: newFixture(t).rng, clock: &fakeClock{}}
 	f.clock.ms.Store(1_700_000_000_000)
 	f.cfg = smallConfig(f.clock)
-	f.cfg.WriteMode, f.cfg.SegmentBytes = WriteDirect, 1<<30
+	direct(&f.cfg)
+	f.cfg.SegmentBytes = 1 << 30
 	f.reopen()
 	ballast := func(name string, mib int) string {
 		t.Helper()
@@ -614,7 +620,7 @@ func TestWriteBehindRingBudget(t *testing.T) {
 	old := ringIdleRelease
 	ringIdleRelease = 20 * time.Millisecond
 	t.Cleanup(func() { ringIdleRelease = old })
-	budget := NewRingBudget(RingBytes) // one ring
+	budget := NewRingBudget(RingBytes, 0) // one ring
 	shared := func(c *Config) { c.RingBudget, c.SegmentBytes = budget, 1<<30 }
 	a := newFixture(t, direct, shared)
 	b := newFixture(t, direct, shared)
@@ -657,4 +663,61 @@ func TestWriteBehindRingBudget(t *testing.T) {
 		t.Fatal("nothing replayed: the test needs appends only in the ring at the crash")
 	}
 	a.checkAll()
+}
+
+// A log takes a ring only while it is appended to fast (RingBudget's rate,
+// log.write.direct.min.bytes.per.second): a slow log writes buffered, a fast one takes a ring
+// within a second, and one that slows down again gives it back at an append that finds nothing
+// unwritten, not ringIdleRelease later.
+func TestWriteBehindRingFollowsRate(t *testing.T) {
+	budget := NewRingBudget(DefaultDirectMemoryBytes, 64<<10) // 64 KiB/s
+	f := newFixture(t, direct, func(c *Config) { c.RingBudget, c.SegmentBytes = budget, 1<<30 })
+	appendEvery := func(valueBytes int, every time.Duration) {
+		t.Helper()
+		p, ts := makeBatch(f.rng, 1, valueBytes, f.clock.ms.Load())
+		info, err := f.l.Append(record.Batch(p), 3)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		f.want = append(f.want, stored{base: info.BaseOffset, last: info.LastOffset, maxTS: record.Batch(p).MaxTimestamp(), bytes: p, recTS: ts})
+		f.l.SetHighWatermark(f.l.LogEndOffset())
+		f.clock.advance(every)
+	}
+	writtenBuffered := func(phase string) {
+		t.Helper()
+		if n, end, leo := budget.InUse(), f.l.WrittenEnd(), f.l.LogEndOffset(); n != 0 || end != leo {
+			t.Fatalf("%s: %d rings in use, written end %d of log end %d; want no ring, everything written (buffered)", phase, n, end, leo)
+		}
+	}
+
+	// Slow: 1 KiB every 100 ms, 10 KiB/s, with the writer held: a ring append would stay unwritten.
+	holdWrites(t)
+	for range 30 {
+		appendEvery(1<<10, 100*time.Millisecond)
+		writtenBuffered("10 KiB/s")
+	}
+
+	// Fast: 8 KiB every 10 ms, 800 KiB/s: a ring within the first 64 KiB.
+	for range 20 {
+		appendEvery(8<<10, 10*time.Millisecond)
+	}
+	if n, end, leo := budget.InUse(), f.l.WrittenEnd(), f.l.LogEndOffset(); n != 1 || end == leo {
+		t.Fatalf("800 KiB/s: %d rings in use, written end %d of log end %d; want the ring, holding the last appends", n, end, leo)
+	}
+	directWriteHook.Store(nil)
+	waitUntil(t, "the held writes", func() bool { return f.l.WrittenEnd() == f.l.LogEndOffset() })
+
+	// Slow again: the ring goes back within two windows, at an append with nothing unwritten.
+	for i := 0; budget.InUse() != 0; i++ {
+		if i == 25 {
+			t.Fatal("the ring is still held after 2.5 s at 10 KiB/s")
+		}
+		appendEvery(1<<10, 100*time.Millisecond)
+		waitUntil(t, "the write", func() bool { return f.l.WrittenEnd() == f.l.LogEndOffset() })
+	}
+	holdWrites(t)
+	appendEvery(1<<10, 100*time.Millisecond)
+	writtenBuffered("10 KiB/s after the ring went back")
+	directWriteHook.Store(nil)
+	f.checkAll()
 }
