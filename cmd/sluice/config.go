@@ -90,6 +90,7 @@ var serveKeys = []keyDoc{
 	{"log.page.cache.tail.bytes", strconv.Itoa(log.DefaultPageCacheTailBytes), "drop written data further than this behind each partition's end from the page cache; 0 leaves it to the kernel (Sluice's own key)"},
 	{"log.write.direct.memory.bytes", strconv.Itoa(log.DefaultDirectMemoryBytes), "log.write.mode=direct: memory (and disk) for write-behind rings, 4 MiB each; a partition takes one while it is written to fast (log.write.direct.min.bytes.per.second) and gives it back when it slows down or after 5 s without appends, and one written to while none is free writes buffered (Sluice's own key)"},
 	{"log.write.direct.min.bytes.per.second", strconv.Itoa(log.DefaultDirectMinBytesPerSecond), "log.write.mode=direct: a partition takes a write-behind ring once appends to it reach this rate within a second, and gives it back when a second's appends fall below half of it; a slower partition writes buffered, which costs it less (Sluice's own key; 0: every partition written to takes one)"},
+	{"log.write.direct.unread.only", "true", "log.write.mode=direct: a partition read in the last second (by a consumer or a follower) writes buffered, so its readers find its newest records in the page cache as in Kafka (O_DIRECT writes leave nothing there); false: written behind however it is read (Sluice's own key)"},
 	{"log.write.mode", "buffered", "buffered (pwrite into the page cache, as Kafka) or direct (write-behind: a batch is copied into a per-partition ring file and written to the segment with O_DIRECT by a writer goroutine, for less CPU per byte at high per-partition rates; it is answered once in the ring, whose page cache a restart after a killed process writes into the log; its offsets count at once and a fetch of it waits for the write, a few milliseconds; rings are bounded by log.write.direct.memory.bytes; the broker runs with one Go processor more than CPUs unless GOMAXPROCS is set) (Sluice's own key)"},
 	{"group.initial.rebalance.delay.ms", "3000", "how long an empty group waits for more members before its first rebalance"},
 	{"group.min.session.timeout.ms", "6000", "smallest session.timeout.ms a consumer may ask for"},
@@ -578,7 +579,8 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 		l.WriteMode = mode
 	}
 	l.RingBudget = log.NewRingBudget(r.int("log.write.direct.memory.bytes", log.DefaultDirectMemoryBytes, log.RingBytes, math.MaxInt64),
-		r.int("log.write.direct.min.bytes.per.second", log.DefaultDirectMinBytesPerSecond, 0, log.MaxDirectMinBytesPerSecond))
+		r.int("log.write.direct.min.bytes.per.second", log.DefaultDirectMinBytesPerSecond, 0, log.MaxDirectMinBytesPerSecond),
+		r.bool("log.write.direct.unread.only", true))
 
 	g := &b.Groups
 	*g = group.DefaultConfig()

@@ -21,7 +21,7 @@ func directMode(c *Config) { setWriteMode(c, log.WriteDirect) }
 func setWriteMode(c *Config, mode log.WriteMode) {
 	c.LogDefaults.WriteMode = mode
 	if mode == log.WriteDirect {
-		c.LogDefaults.RingBudget = log.NewRingBudget(log.DefaultDirectMemoryBytes, 0)
+		c.LogDefaults.RingBudget = log.NewRingBudget(log.DefaultDirectMemoryBytes, 0, false)
 	}
 }
 
@@ -213,7 +213,7 @@ func TestWriteBehindReadYourWrites(t *testing.T) {
 // More busy partitions than rings (log.write.direct.memory.bytes of one ring): the partitions
 // without one write buffered, and every record comes back in order from each partition.
 func TestWriteBehindRingBudgetSharedByPartitions(t *testing.T) {
-	budget := log.NewRingBudget(log.RingBytes, 0)
+	budget := log.NewRingBudget(log.RingBytes, 0, false)
 	tb := startBroker(t, t.TempDir(), directMode, func(c *Config) { c.LogDefaults.RingBudget = budget })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

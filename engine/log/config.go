@@ -94,7 +94,7 @@ func DefaultConfig() Config {
 		FlushMs:            NoForcedFlush,
 		PageCacheTailBytes: DefaultPageCacheTailBytes,
 		PreallocateBytes:   DefaultPreallocateBytes,
-		RingBudget:         NewRingBudget(DefaultDirectMemoryBytes, DefaultDirectMinBytesPerSecond),
+		RingBudget:         NewRingBudget(DefaultDirectMemoryBytes, DefaultDirectMinBytesPerSecond, true),
 	}
 }
 

@@ -73,6 +73,9 @@ type Log struct {
 	readLow         atomic.Int64
 	readLowPrev     int64
 	readPeriodStart int64
+	// readSeen: a Read asked for this log's records since write-behind last looked (readers set
+	// it, the writer clears it once per rate window: writebehind.go noteRateLocked).
+	readSeen atomic.Bool
 
 	ckptMu   sync.Mutex // serializes checkpoint writes
 	rollSync sync.WaitGroup
@@ -494,6 +497,9 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		capped := upTo > r
 		if capped {
 			upTo = r // write-behind: appended but not yet written reads as not yet there
+		}
+		if !l.readSeen.Load() {
+			l.readSeen.Store(true) // a reader waiting at the end counts too: it reads what comes next
 		}
 		if offset >= upTo {
 			return Region{FirstOffset: offset, Unwritten: offset < asked}, nil

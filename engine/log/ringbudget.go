@@ -16,11 +16,19 @@ import "sync/atomic"
 // partitions, results/broker.md "ninth pass"). So a log takes a ring only once its appends reach
 // minRate within a rate window, and gives it back when a whole window's appends fall below half
 // of it (writeBehind.noteRateLocked); meanwhile it writes buffered.
+//
+// A ring also pays only on a partition nobody reads (unreadOnly, log.write.direct.unread.only):
+// O_DIRECT writes leave nothing in the page cache, so a consumer or follower reading behind the
+// writer reads from disk, and pays more for that than the ring saved (results/broker.md, ninth
+// pass: seconds of end-to-end latency, no less CPU). A log read in the last rate window writes
+// buffered, so its readers find the tail in the page cache as in Kafka; one nobody reads (a
+// producer's topic before its consumers come, a follower's log) is written behind.
 type RingBudget struct {
-	size    int64
-	minRate int64 // bytes per second
-	inUse   atomic.Int64
-	misses  atomic.Int64
+	size       int64
+	minRate    int64 // bytes per second
+	unreadOnly bool
+	inUse      atomic.Int64
+	misses     atomic.Int64
 }
 
 // MaxDirectMinBytesPerSecond bounds log.write.direct.min.bytes.per.second (1 TiB/s), so the
@@ -29,10 +37,14 @@ const MaxDirectMinBytesPerSecond = 1 << 40
 
 // NewRingBudget is a budget of memoryBytes: memoryBytes / RingBytes rings (at least one), for
 // logs appended to at minBytesPerSecond or more (0: every log written to; at most
-// MaxDirectMinBytesPerSecond).
-func NewRingBudget(memoryBytes, minBytesPerSecond int64) *RingBudget {
-	return &RingBudget{size: max(memoryBytes/RingBytes, 1), minRate: min(max(minBytesPerSecond, 0), MaxDirectMinBytesPerSecond)}
+// MaxDirectMinBytesPerSecond) and, if unreadOnly, not read lately.
+func NewRingBudget(memoryBytes, minBytesPerSecond int64, unreadOnly bool) *RingBudget {
+	return &RingBudget{size: max(memoryBytes/RingBytes, 1), minRate: min(max(minBytesPerSecond, 0), MaxDirectMinBytesPerSecond),
+		unreadOnly: unreadOnly}
 }
+
+// UnreadOnly reports whether a log read lately writes buffered (false for a nil budget).
+func (b *RingBudget) UnreadOnly() bool { return b != nil && b.unreadOnly }
 
 // MinBytesPerSecond is the append rate a log must reach to take a ring (0 for a nil budget).
 func (b *RingBudget) MinBytesPerSecond() int64 {

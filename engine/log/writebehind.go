@@ -52,11 +52,12 @@ import (
 // written; the next append refills the ring and reads the partly filled last block back from the
 // segment first. The broker bounds how many logs hold a ring at once (RingBudget,
 // log.write.direct.memory.bytes), and a log takes one only while it is appended to fast
-// (log.write.direct.min.bytes.per.second; noteRateLocked): an append that finds its log without
-// a ring, and the log slow or no ring free, is written as in buffered mode (a pwrite, published
-// at once), and the ring's positions follow it (wroteBuffered), so the log can take a ring at its
-// next append. A log that slows down gives its ring back at its first append that finds nothing
-// unwritten.
+// (log.write.direct.min.bytes.per.second; noteRateLocked) and nobody reads it
+// (log.write.direct.unread.only: O_DIRECT leaves nothing in the page cache for a reader): an
+// append that finds its log without a ring, and the log slow, read, or no ring free, is written
+// as in buffered mode (a pwrite, published at once), and the ring's positions follow it
+// (wroteBuffered), so the log can take a ring at its next append. A log that slows down or is
+// read gives its ring back at its first append that finds nothing unwritten.
 //
 // Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
 // is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
@@ -150,10 +151,12 @@ type writeBehind struct {
 	slot         bool
 	reserveAfter time.Time // a failed reserveRing is not tried again before this
 	// The append rate (noteRateLocked): bytes appended since rateStart (ms); hot: the log is
-	// appended to fast enough to hold a ring (RingBudget.MinBytesPerSecond).
+	// appended to fast enough to hold a ring (RingBudget.MinBytesPerSecond); read: a reader read
+	// the log in the last window (RingBudget.UnreadOnly).
 	rateStart int64
 	rateBytes int64
 	hot       bool
+	read      bool
 
 	done   chan struct{}
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
@@ -274,14 +277,14 @@ func (wb *writeBehind) append(p []byte, next, nowMs int64) error {
 		return ErrClosed
 	}
 	wb.noteRateLocked(int64(len(p)), nowMs)
-	if !wb.hot {
+	if !wb.hot || wb.read || (wb.budget.UnreadOnly() && wb.l.readSeen.Load()) {
 		switch {
 		case wb.released:
 			return errNoRing
 		case wb.written == wb.appended:
-			// Cooled down, and nothing is left to write: the ring goes back now, not after
-			// ringIdleRelease. (With bytes still unwritten this batch must follow them in the
-			// ring; a later append gives it back.)
+			// Cooled down or read, and nothing is left to write: the ring goes back now, not
+			// after ringIdleRelease. (With bytes still unwritten this batch must follow them in
+			// the ring; a later append gives it back.)
 			wb.releaseRingLocked()
 			return errNoRing
 		}
@@ -321,7 +324,8 @@ const rateWindowMs = 1000
 // noteRateLocked counts n bytes appended at nowMs towards the log's rate. A log turns hot as
 // soon as a window's appends reach the budget's rate, and cold when a whole window's fall below
 // half of it (hysteresis, so a log near the rate does not take and give back its ring by turns);
-// a window that ends after a pause spans the pause. wb.mu held.
+// a window that ends after a pause spans the pause. At each window's end, read says whether a
+// reader read the log in it (with RingBudget.UnreadOnly). wb.mu held.
 func (wb *writeBehind) noteRateLocked(n, nowMs int64) {
 	minRate := wb.budget.MinBytesPerSecond() // at most MaxDirectMinBytesPerSecond: no overflow
 	wb.rateBytes += n
@@ -332,6 +336,7 @@ func (wb *writeBehind) noteRateLocked(n, nowMs int64) {
 		if wb.hot && elapsed > 0 && wb.rateBytes*1000/elapsed < minRate/2 {
 			wb.hot = false
 		}
+		wb.read = wb.budget.UnreadOnly() && wb.l.readSeen.Swap(false)
 		wb.rateStart, wb.rateBytes = nowMs, 0
 	}
 }

@@ -27,7 +27,7 @@ import (
 // direct puts a test's log in write-behind mode, with a ring for every log written to however
 // slowly (the tests are about the ring; TestWriteBehindRingFollowsRate about the rate).
 func direct(c *Config) {
-	c.WriteMode, c.RingBudget = WriteDirect, NewRingBudget(DefaultDirectMemoryBytes, 0)
+	c.WriteMode, c.RingBudget = WriteDirect, NewRingBudget(DefaultDirectMemoryBytes, 0, false)
 }
 
 // setDirectWriteHook installs fn as the write-behind write seam for the test.
@@ -620,7 +620,7 @@ func TestWriteBehindRingBudget(t *testing.T) {
 	old := ringIdleRelease
 	ringIdleRelease = 20 * time.Millisecond
 	t.Cleanup(func() { ringIdleRelease = old })
-	budget := NewRingBudget(RingBytes, 0) // one ring
+	budget := NewRingBudget(RingBytes, 0, false) // one ring
 	shared := func(c *Config) { c.RingBudget, c.SegmentBytes = budget, 1<<30 }
 	a := newFixture(t, direct, shared)
 	b := newFixture(t, direct, shared)
@@ -670,7 +670,7 @@ func TestWriteBehindRingBudget(t *testing.T) {
 // within a second, and one that slows down again gives it back at an append that finds nothing
 // unwritten, not ringIdleRelease later.
 func TestWriteBehindRingFollowsRate(t *testing.T) {
-	budget := NewRingBudget(DefaultDirectMemoryBytes, 64<<10) // 64 KiB/s
+	budget := NewRingBudget(DefaultDirectMemoryBytes, 64<<10, false) // 64 KiB/s
 	f := newFixture(t, direct, func(c *Config) { c.RingBudget, c.SegmentBytes = budget, 1<<30 })
 	appendEvery := func(valueBytes int, every time.Duration) {
 		t.Helper()
@@ -719,5 +719,62 @@ func TestWriteBehindRingFollowsRate(t *testing.T) {
 	appendEvery(1<<10, 100*time.Millisecond)
 	writtenBuffered("10 KiB/s after the ring went back")
 	directWriteHook.Store(nil)
+	f.checkAll()
+}
+
+// With RingBudget.UnreadOnly (log.write.direct.unread.only) a log read lately writes buffered,
+// so its readers find the newest records in the page cache: a read makes the next append that
+// finds nothing unwritten give the ring back, and a whole rate window without reads lets the log
+// take one again.
+func TestWriteBehindRingOnlyUnread(t *testing.T) {
+	budget := NewRingBudget(DefaultDirectMemoryBytes, 0, true) // every rate: only reads matter
+	f := newFixture(t, direct, func(c *Config) { c.RingBudget, c.SegmentBytes = budget, 1<<30 })
+	read := func() {
+		t.Helper()
+		r, err := f.l.Read(0, 1<<20, f.l.LogEndOffset(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+	}
+	state := func() (rings int64, unwritten bool) {
+		return budget.InUse(), f.l.WrittenEnd() != f.l.LogEndOffset()
+	}
+
+	holdWrites(t)
+	f.appendRandom(3)
+	if rings, unwritten := state(); rings != 1 || !unwritten {
+		t.Fatalf("unread: %d rings, unwritten %v; want the ring, holding the appends", rings, unwritten)
+	}
+	directWriteHook.Store(nil)
+	waitUntil(t, "the held writes", func() bool { _, unwritten := state(); return !unwritten })
+
+	read()
+	holdWrites(t)
+	for range 20 { // 2 s of appends, every one of them read
+		f.appendRandom(1)
+		f.clock.advance(100 * time.Millisecond)
+		if rings, unwritten := state(); rings != 0 || unwritten {
+			t.Fatalf("read: %d rings, unwritten %v; want no ring, everything written (buffered)", rings, unwritten)
+		}
+		read()
+	}
+
+	// No more reads: the ring comes back once a whole window has passed without one.
+	for i := 0; ; i++ {
+		if rings, _ := state(); rings == 1 {
+			break
+		}
+		if i == 25 {
+			t.Fatal("no ring after 2.5 s without reads")
+		}
+		f.appendRandom(1)
+		f.clock.advance(100 * time.Millisecond)
+	}
+	if _, unwritten := state(); !unwritten {
+		t.Fatal("the ring holds nothing unwritten with the writer held")
+	}
+	directWriteHook.Store(nil)
+	waitUntil(t, "the held writes", func() bool { _, unwritten := state(); return !unwritten })
 	f.checkAll()
 }
