@@ -260,9 +260,10 @@ func (wb *writeBehind) position() int64 {
 	return wb.appended
 }
 
-// errNoRing: the append found the log without a ring, and the budget spent or no disk space to
-// reserve one; the caller writes the batch itself (buffered) and reports it with wroteBuffered.
-var errNoRing = errors.New("no write-behind ring free")
+// errNoRing: the append found the log without a ring and not to take one (written to slowly,
+// read lately, the budget spent, or no disk space to reserve one); the caller writes the batch
+// itself (buffered) and reports it with wroteBuffered.
+var errNoRing = errors.New("no write-behind ring for this append")
 
 // append copies p (one batch whose next offset is next, appended at nowMs) into the ring,
 // waiting for room, and wakes the writer. A pending write error refuses the batch before any of
@@ -280,16 +281,23 @@ func (wb *writeBehind) append(p []byte, next, nowMs int64) error {
 	}
 	wb.noteRateLocked(int64(len(p)), nowMs)
 	if !wb.hot || wb.read || (wb.budget.UnreadOnly() && wb.l.readSeen.Load()) {
-		switch {
-		case wb.released:
-			return errNoRing
-		case wb.written == wb.appended:
-			// Cooled down or read, and nothing is left to write: the ring goes back now, not
-			// after ringIdleRelease. (With bytes still unwritten this batch must follow them in
-			// the ring; a later append gives it back.)
+		if !wb.released {
+			// Cooled down or read: the ring goes back now, not after ringIdleRelease. This batch
+			// goes into the file after the ring's unwritten bytes, so wait for the writer to
+			// write them first: once per change, a write's time (a busy partition's ring is
+			// seldom found empty, so waiting for that could keep the ring from a reader).
+			for wb.written < wb.appended && wb.err == nil && !wb.stopping {
+				wb.cond.Wait()
+			}
+			switch {
+			case wb.err != nil:
+				return fmt.Errorf("segment %d: write-behind: %w", wb.seg.base, wb.err)
+			case wb.stopping:
+				return ErrClosed
+			}
 			wb.releaseRingLocked()
-			return errNoRing
 		}
+		return errNoRing
 	}
 	if wb.released {
 		if !wb.slot {

@@ -749,6 +749,19 @@ func TestWriteBehindRingOnlyUnread(t *testing.T) {
 	directWriteHook.Store(nil)
 	waitUntil(t, "the held writes", func() bool { _, unwritten := state(); return !unwritten })
 
+	// A read while the ring holds unwritten bytes: the next append waits for them to be
+	// written, then gives the ring back and writes buffered.
+	var slowed atomic.Bool
+	setDirectWriteHook(t, func(*segment, int64, int) error {
+		if slowed.CompareAndSwap(false, true) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	})
+	f.appendRandom(1)
+	if rings, unwritten := state(); rings != 1 || !unwritten {
+		t.Fatalf("unread, writer slowed: %d rings, unwritten %v; want the ring, holding the append", rings, unwritten)
+	}
 	read()
 	holdWrites(t)
 	for range 20 { // 2 s of appends, every one of them read
