@@ -252,3 +252,56 @@ func TestWriteBehindRingBudgetSharedByPartitions(t *testing.T) {
 	}
 	t.Logf("%d appends written buffered for want of a ring", budget.Misses())
 }
+
+// log.write.direct.unread.only: a partition written behind gives its ring back once a consumer
+// fetches from it, so the consumer reads the newest records from the page cache, and takes one
+// again once nobody has fetched for a while. Seen through the budget, with a real consumer.
+func TestWriteBehindRingGoesToUnreadPartitions(t *testing.T) {
+	budget := log.NewRingBudget(log.DefaultDirectMemoryBytes, 0, true) // any rate: reads decide
+	tb := startBroker(t, t.TempDir(), directMode, func(c *Config) { c.LogDefaults.RingBudget = budget })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(tb.client()).CreateTopic(ctx, 1, 1, nil, "unread"); err != nil {
+		t.Fatal(err)
+	}
+	prod := tb.client(kgo.DefaultProduceTopic("unread"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	produced := 0
+	produce := func() {
+		t.Helper()
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%06d", produced)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		produced++
+	}
+	produce()
+	if n := budget.InUse(); n != 1 {
+		t.Fatalf("%d rings in use with nobody reading, want 1", n)
+	}
+
+	cons := tb.client(kgo.ConsumeTopics("unread"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	consumed := 0
+	for consumed < produced {
+		consumed += cons.PollFetches(ctx).NumRecords()
+	}
+	produce()
+	if n := budget.InUse(); n != 0 {
+		t.Fatalf("%d rings in use after a consumer fetched, want 0 (the partition writes buffered)", n)
+	}
+
+	cons.Close() // nobody reads now: within a second or two of appends the ring comes back
+	deadline := time.Now().Add(10 * time.Second)
+	for budget.InUse() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no ring 10 s after the consumer left")
+		}
+		produce()
+		time.Sleep(50 * time.Millisecond)
+	}
+	last := ""
+	for _, r := range consumeAll(t, tb, "unread", produced) {
+		if v := string(r.Value); v <= last {
+			t.Fatalf("%q after %q", v, last)
+		}
+		last = string(r.Value)
+	}
+}
