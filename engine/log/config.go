@@ -39,9 +39,10 @@ type Config struct {
 
 	// RingBudget (broker property log.write.direct.memory.bytes, Sluice's own): in direct mode,
 	// how many logs may hold a write-behind ring at once, shared by the logs that point to it,
-	// and the append rate from which a log takes one (log.write.direct.min.bytes.per.second); a
-	// log written to without one writes buffered (writebehind.go). nil: no bound, and every log
-	// written to takes a ring.
+	// the append rate from which a log takes one (log.write.direct.min.bytes.per.second), and
+	// whether a log read lately goes without (log.write.direct.unread.only); a log written to
+	// without one writes buffered (writebehind.go). nil: no bound, and every log written to
+	// takes a ring.
 	RingBudget *RingBudget
 
 	// Now is the clock used for segment.ms and retention.ms; nil means time.Now. Tests inject one.
