@@ -281,6 +281,9 @@ func TestWriteBehindRingGoesToUnreadPartitions(t *testing.T) {
 	cons := tb.client(kgo.ConsumeTopics("unread"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	consumed := 0
 	for consumed < produced {
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records: %v", consumed, produced, ctx.Err())
+		}
 		consumed += cons.PollFetches(ctx).NumRecords()
 	}
 	produce()
