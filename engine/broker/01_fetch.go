@@ -17,8 +17,9 @@ package broker
 // written (engine/log/writebehind.go): a consumer's fetch that would answer nothing because of
 // them parks until the writer has written some, even with MaxWaitMillis 0 (for at most
 // maxWriterWait), so a record answered before the fetch came is read back. A follower's fetch
-// does not wait so: it takes what is written, as before. Record data is never copied: the response is framed here by hand (kmsg's encoder
-// would copy the records) and the batches go out as file regions (sendfile).
+// does not wait so: it takes what is written, as before. Record data is never copied: the
+// response is framed here by hand (kmsg's encoder would copy the records) and the batches go out
+// as file regions (sendfile).
 
 import (
 	"encoding/binary"

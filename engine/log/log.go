@@ -73,8 +73,9 @@ type Log struct {
 	readLow         atomic.Int64
 	readLowPrev     int64
 	readPeriodStart int64
-	// readSeen: a Read asked for this log's records since write-behind last looked (readers set
-	// it, the writer clears it once per rate window: writebehind.go noteRateLocked).
+	// readSeen (write-behind only): a Read asked for this log's records since write-behind last
+	// looked (readers set it, the writer clears it once per rate window: writebehind.go
+	// noteRateLocked).
 	readSeen atomic.Bool
 
 	ckptMu   sync.Mutex // serializes checkpoint writes
@@ -498,7 +499,7 @@ func (l *Log) Read(offset int64, maxBytes int64, upTo int64, minOneBatch bool) (
 		if capped {
 			upTo = r // write-behind: appended but not yet written reads as not yet there
 		}
-		if !l.readSeen.Load() {
+		if l.wb != nil && !l.readSeen.Load() {
 			l.readSeen.Store(true) // a reader waiting at the end counts too: it reads what comes next
 		}
 		if offset >= upTo {
