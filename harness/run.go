@@ -398,12 +398,17 @@ func (r *run) stopProducers() {
 // drain waits, up to the workload's drainTimeout, until every subscription
 // has read every partition to its end offset. The end offsets are listed
 // again once the consumers reach them, and the drain ends only when a
-// listing no longer moves: with acks=0 a record counts as sent once written
-// to the socket, so the broker may still be appending when the producers
-// have finished.
+// listing no longer moves and covers every record acknowledged with an
+// offset: with acks=0 a record counts as sent once written to the socket,
+// so the broker may still be appending when the producers have finished;
+// with acks=1 the leader acknowledges before its followers copy, and the
+// listed end (the high watermark) reaches those records only once they
+// have, which at full speed takes seconds, with pauses (a follower's
+// segment roll) longer than the settle between two listings.
 func (r *run) drain() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), r.w.DrainTimeout)
 	defer cancel()
+	acked := r.acknowledgedEnds()
 	var last [][]int64
 	for {
 		ends, err := r.listEnds(ctx)
@@ -411,7 +416,8 @@ func (r *run) drain() bool {
 			r.note("drain: could not list end offsets within %s: %v", r.w.DrainTimeout, err)
 			return false
 		}
-		if last != nil && equalEnds(ends, last) {
+		covered := coversEnds(ends, acked)
+		if covered && last != nil && equalEnds(ends, last) {
 			return true
 		}
 		last = ends
@@ -424,8 +430,49 @@ func (r *run) drain() bool {
 			case <-time.After(pollEvery):
 			}
 		}
-		<-settle
+		select {
+		case <-ctx.Done():
+			if !covered {
+				r.note("drain: the listed end offsets had not reached every acknowledged record after %s", r.w.DrainTimeout)
+			}
+			return false
+		case <-settle:
+		}
 	}
+}
+
+// acknowledgedEnds is, for every topic and partition, the offset after the
+// last record acknowledged with an offset (0 where none was, as with acks=0).
+// Call it once the producers have stopped.
+func (r *run) acknowledgedEnds() [][]int64 {
+	ends := make([][]int64, len(r.topics))
+	for ti := range ends {
+		ends[ti] = make([]int64, r.w.PartitionsPerTopic)
+	}
+	for _, p := range r.producers {
+		p.mu.Lock()
+		for _, a := range p.acks {
+			if a.Err || a.Offset < 0 || a.Partition < 0 {
+				continue
+			}
+			ti, pi := int(a.Partition)/r.w.PartitionsPerTopic, int(a.Partition)%r.w.PartitionsPerTopic
+			ends[ti][pi] = max(ends[ti][pi], a.Offset+1)
+		}
+		p.mu.Unlock()
+	}
+	return ends
+}
+
+// coversEnds reports whether every listed end offset is at least acked's.
+func coversEnds(listed, acked [][]int64) bool {
+	for ti := range acked {
+		for p, a := range acked[ti] {
+			if listed[ti][p] < a {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // listEnds lists every topic's end offsets, retrying until ctx is done.

@@ -2,8 +2,10 @@ package harness
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -211,5 +213,104 @@ func TestRunDetectsLoss(t *testing.T) {
 	}
 	if v.Lost+v.Consumed != v.Acknowledged {
 		t.Errorf("lost %d + consumed %d != acknowledged %d", v.Lost, v.Consumed, v.Acknowledged)
+	}
+}
+
+// laggingTarget is kfake whose listed end offsets lag the records it has
+// acknowledged, as a high watermark does behind acks=1 while followers copy:
+// from lag() on, its first lagListings answers for the latest offsets give
+// half of each partition's records. Its fetches are not held back, so the
+// consumers read everything; what it checks is that the drain goes on
+// listing until a listing covers every acknowledged record.
+type laggingTarget struct {
+	KfakeTarget
+	mu       sync.Mutex
+	produced map[int32]int64 // records per partition of the one topic
+	lagging  bool
+	lagged   int // lagging answers given
+	exact    int // answers kfake gave after the lag
+}
+
+const lagListings = 4
+
+func (t *laggingTarget) Start(ctx context.Context) ([]string, error) {
+	addrs, err := t.KfakeTarget.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.produced = map[int32]int64{}
+	c := t.cluster
+	c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, rt := range kreq.(*kmsg.ProduceRequest).Topics {
+			for _, rp := range rt.Partitions {
+				for b := rp.Records; len(b) >= 61; { // batch length at 8, record count at 57
+					t.produced[rp.Partition] += int64(binary.BigEndian.Uint32(b[57:]))
+					b = b[min(len(b), 12+int(binary.BigEndian.Uint32(b[8:]))):]
+				}
+			}
+		}
+		return nil, nil, false // kfake stores it
+	})
+	c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.ListOffsetsRequest)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.Timestamp != -1 {
+					return nil, nil, false
+				}
+			}
+		}
+		if !t.lagging || t.lagged == lagListings {
+			if t.lagging {
+				t.exact++
+			}
+			return nil, nil, false
+		}
+		t.lagged++
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.Timestamp, sp.Offset = rp.Partition, -1, t.produced[rp.Partition]/2
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	return addrs, nil
+}
+
+func (t *laggingTarget) lag() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lagging = true
+}
+
+func TestRunDrainWaitsForAcknowledgedRecords(t *testing.T) {
+	w := shortWorkload(t, "acks: 1\nidempotence: false\nwarmupDuration: 0s")
+	target := &laggingTarget{KfakeTarget: KfakeTarget{InMemory: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	res, err := Run(ctx, w, target, Options{Logf: t.Logf, AfterMeasure: target.lag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.mu.Lock()
+	defer target.mu.Unlock()
+	if target.lagged != lagListings || target.exact == 0 {
+		t.Fatalf("the drain ended after %d lagging listings and %d exact ones: it must list until the end offsets cover what was acknowledged",
+			target.lagged, target.exact)
+	}
+	if v := res.Sluice.Correctness; !res.Sluice.Passed || !res.Sluice.DrainComplete || v.Acknowledged == 0 {
+		t.Fatalf("passed %v, drain complete %v: %q (%d acknowledged)", res.Sluice.Passed, res.Sluice.DrainComplete, v.Failures, v.Acknowledged)
 	}
 }
