@@ -34,6 +34,7 @@ func runReplication(ctx context.Context, args []string) int {
 	outDir := fs.String("out", "results", "directory for the JSON and Markdown")
 	mdName := fs.String("md", "replication.md", "Markdown file name")
 	command := fs.String("command", "", "the command line to record (default: this one)")
+	serveArgs := fs.String("serve-args", "", "extra `sluice serve` flags for every broker, single node and cluster alike, space separated")
 	if !parse(fs, args) {
 		return 2
 	}
@@ -59,8 +60,12 @@ func runReplication(ctx context.Context, args []string) int {
 	defer cleanup()
 	*bin = tf.sluiceBin
 	targets := []harness.MatrixTarget{
-		{Name: harness.TargetSluice, New: func() harness.Target { return &harness.ProcessTarget{Binary: *bin} }},
-		{Name: harness.TargetCluster, New: func() harness.Target { return &harness.ClusterTarget{Binary: *bin} }},
+		{Name: harness.TargetSluice, New: func() harness.Target {
+			return &harness.ProcessTarget{Binary: *bin, Args: strings.Fields(*serveArgs)}
+		}},
+		{Name: harness.TargetCluster, New: func() harness.Target {
+			return &harness.ClusterTarget{Binary: *bin, Args: strings.Fields(*serveArgs)}
+		}},
 	}
 	start := time.Now()
 	rep := &harness.ReplicationReport{Command: *command, Spec: spec}
@@ -81,7 +86,7 @@ func runReplication(ctx context.Context, args []string) int {
 	}
 	if *kills > 0 {
 		logf("failover: %d leader kills under an acks=all producer", *kills)
-		ct := &harness.ClusterTarget{Binary: *bin}
+		ct := &harness.ClusterTarget{Binary: *bin, Args: strings.Fields(*serveArgs)}
 		if _, err := ct.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "replication:", err)
 			_ = ct.Stop()
