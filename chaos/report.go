@@ -20,7 +20,7 @@ type Report struct {
 	Duration  string    `json:"duration"` // asked-for nemesis duration
 	Elapsed   string    `json:"elapsed"`  // the whole run
 	RaceBuild bool      `json:"raceBuild"`
-	WriteMode string    `json:"writeMode,omitempty"` // log.write.mode ("": a report from before it was recorded: buffered)
+	WriteMode string    `json:"writeMode,omitempty"` // log.write.mode ("": a report from before it was recorded, buffered)
 	Command   string    `json:"command"`
 
 	Events []Event        `json:"events"` // the faults as they ran

@@ -40,7 +40,7 @@ type Config struct {
 	Partitions int32         // of the idempotent topic (the at-least-once topic has 2)
 	RaceBuild  bool
 	LogLevel   string // the brokers' log.level ("": warn)
-	WriteMode  string // the brokers' log.write.mode ("": their default, buffered, as the report says)
+	WriteMode  string // the brokers' log.write.mode ("": their default, direct, as the report says)
 	Commit     string
 	Command    string
 	Logf       func(format string, args ...any)
@@ -59,7 +59,7 @@ const (
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	r := &Report{Seed: cfg.Seed, Commit: cfg.Commit, Started: start, Duration: cfg.Duration.String(),
-		RaceBuild: cfg.RaceBuild, WriteMode: cmp.Or(cfg.WriteMode, "buffered"), Command: cfg.Command}
+		RaceBuild: cfg.RaceBuild, WriteMode: cmp.Or(cfg.WriteMode, "direct"), Command: cfg.Command}
 	defer func() { r.Elapsed = time.Since(start).Round(time.Second).String() }()
 	if err := runPartitionedLeader(ctx, cfg, r); err != nil {
 		return r, fmt.Errorf("targeted checks: %w", err)

@@ -91,7 +91,7 @@ var serveKeys = []keyDoc{
 	{"log.write.direct.memory.bytes", strconv.Itoa(log.DefaultDirectMemoryBytes), "log.write.mode=direct: memory (and disk) for write-behind rings, 4 MiB each; a partition takes one while it is written to fast (log.write.direct.min.bytes.per.second) and gives it back when it slows down or after 5 s without appends, and one written to while none is free writes buffered (Sluice's own key)"},
 	{"log.write.direct.min.bytes.per.second", strconv.Itoa(log.DefaultDirectMinBytesPerSecond), "log.write.mode=direct: a partition takes a write-behind ring once appends to it reach this rate within a second, and gives it back when a second's appends fall below half of it; a slower partition writes buffered, which costs it less (Sluice's own key; 0: every partition written to takes one)"},
 	{"log.write.direct.unread.only", "true", "log.write.mode=direct: a partition read in the last second (by a consumer or a follower) writes buffered, so its readers find its newest records in the page cache as in Kafka (O_DIRECT writes leave nothing there); false: written behind however it is read (Sluice's own key)"},
-	{"log.write.mode", "buffered", "buffered (pwrite into the page cache, as Kafka) or direct (write-behind for partitions written to fast and not read: a batch is copied into a per-partition ring file and written to the segment with O_DIRECT by a writer goroutine, for less CPU per byte; other partitions write buffered; not for replicated clusters yet, see docs/operations.md; it is answered once in the ring, whose page cache a restart after a killed process writes into the log; its offsets count at once and a fetch of it waits for the write, a few milliseconds; rings are bounded by log.write.direct.memory.bytes; the broker runs with one Go processor more than CPUs unless GOMAXPROCS is set) (Sluice's own key)"},
+	{"log.write.mode", "direct", "direct (write-behind for partitions written to fast and not read: a batch is copied into a per-partition ring file and written to the segment with O_DIRECT by a writer goroutine, for less CPU per byte; other partitions write buffered; it is answered once in the ring, whose page cache a restart after a killed process writes into the log; its offsets count at once and a fetch of it waits for the write, a few milliseconds; rings are bounded by log.write.direct.memory.bytes; the broker runs with one Go processor more than CPUs unless GOMAXPROCS is set) or buffered (pwrite into the page cache, as Kafka, for every partition) (Sluice's own key)"},
 	{"group.initial.rebalance.delay.ms", "3000", "how long an empty group waits for more members before its first rebalance"},
 	{"group.min.session.timeout.ms", "6000", "smallest session.timeout.ms a consumer may ask for"},
 	{"group.max.session.timeout.ms", "1800000", "largest session.timeout.ms a consumer may ask for"},
@@ -573,7 +573,7 @@ func buildServeConfig(settings []setting) (serveConfig, error) {
 	l.RecoveryVerifyAll = r.bool("log.recovery.verify.all", false)
 	l.PreallocateBytes = r.int("log.preallocate.bytes", log.DefaultPreallocateBytes, 0, math.MaxInt32)
 	l.PageCacheTailBytes = r.int("log.page.cache.tail.bytes", log.DefaultPageCacheTailBytes, 0, math.MaxInt64)
-	if mode, err := log.ParseWriteMode(r.string("log.write.mode", "buffered")); err != nil {
+	if mode, err := log.ParseWriteMode(r.string("log.write.mode", "direct")); err != nil {
 		r.fail(r.set["log.write.mode"], "want buffered or direct")
 	} else {
 		l.WriteMode = mode

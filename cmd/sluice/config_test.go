@@ -267,6 +267,7 @@ func TestServeConfig(t *testing.T) {
 			},
 			check: func(t *testing.T, c serveConfig) {
 				want := log.DefaultConfig()
+				want.WriteMode = log.WriteDirect // the broker's default, not engine/log's
 				want.RetentionBytes, want.SegmentBytes, want.SegmentMs = 1000000, 65536, 2*3600*1000
 				want.FlushMessages, want.FlushMs, want.IndexIntervalBytes, want.SegmentIndexBytes = 100, 50, 1, 4096
 				if !reflect.DeepEqual(c.Broker.LogDefaults, want) {

@@ -36,7 +36,8 @@
 // clean-shutdown marker; Open without the marker rescans from the recovery point's segment,
 // truncating at the first torn or corrupt batch and deleting later segments (recovery.go).
 //
-// Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct; writebehind.go):
+// Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct, the broker's
+// default; writebehind.go):
 // Append copies the batch into a ring and a writer goroutine writes it with O_DIRECT. The
 // published sizes and Read then follow what is written, not what is appended (LogEndOffset and
 // the high watermark still count every append; WaitReadable waits for the writer); roll,

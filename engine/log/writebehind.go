@@ -12,7 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Write-behind (broker property log.write.mode=direct; Sluice's own, default buffered).
+// Write-behind (broker property log.write.mode=direct, Sluice's own: the broker's default;
+// engine/log's Config defaults to buffered).
 //
 // Why: a buffered pwrite spends most of its time in the kernel's page-cache bookkeeping (ext4's
 // delayed allocation and buffer heads, then the writeback and freeing of those pages): 58 % of
@@ -89,7 +90,8 @@ var ringIdleRelease = 5 * time.Second
 type WriteMode uint8
 
 const (
-	// WriteBuffered: pwrite into the page cache, as Kafka (the default).
+	// WriteBuffered: pwrite into the page cache, as Kafka (Config's zero value; the broker
+	// defaults to WriteDirect).
 	WriteBuffered WriteMode = iota
 	// WriteDirect: write-behind through an O_DIRECT descriptor (writebehind.go).
 	WriteDirect
