@@ -165,7 +165,6 @@ func (l *Log) startWriteBehind() error {
 		wb.unmap()
 		return err
 	}
-	go wb.run()
 	return nil
 }
 

@@ -21,11 +21,15 @@ import (
 // skips the page cache, but blocking the append on it costs the producer its round trip.
 //
 // How: Append copies each batch into the log's ring (writeBehindBytes of a file mapped shared,
-// ringfile.go) and returns; one writer goroutine per log writes what the ring holds with
-// O_DIRECT, as much as has accumulated in one pwritev, and publishes the batches it covered. A
-// write must cover whole 4 KiB blocks, so the last, partly filled block is written from a
-// zero-padded copy and written again, with more data, by the next write; the ring keeps that
-// block's bytes until then.
+// ringfile.go) and queues the ring for the process's one writer goroutine (writers), which
+// writes each queued ring in turn with O_DIRECT, as much as it has accumulated in one pwritev,
+// and publishes the batches it covered. A write must cover whole 4 KiB blocks, so the last,
+// partly filled block is written from a zero-padded copy and written again, with more data, by
+// the next write; the ring keeps that block's bytes until then. One writer for every ring, not
+// one per log: a dozen logs' writers blocked in the kernel at once kept the Go scheduler's
+// monitor taking their processors away every 20 µs, and one writer took 9 % less CPU per byte at
+// 12 partitions, the same at one (results/broker.md, tenth pass). All logs share one disk
+// (log.dirs takes one directory), so a write stuck on it would hold the others' anyway.
 //
 // Invariants:
 //   - The ring holds the file's bytes [alignDown(written), appended), and appended −
@@ -45,6 +49,9 @@ import (
 //   - Everything that changes the active segment other than Append (roll, Truncate, Flush,
 //     Close) drains the ring first under the writer lock, so it sees the published state equal to
 //     the appended one, as in buffered mode.
+//   - A ring with unwritten bytes is queued for the writer or being written (queued, busy), or
+//     waits for a write's retry, or is stopping: nothing appended waits for a kick that never
+//     comes.
 //
 // Memory: the ring is writeBehindBytes of page cache (huge pages where the file system allows)
 // per log in this mode, filled when appends first use it, so a partition being written to holds
@@ -58,7 +65,7 @@ import (
 // append that finds its log without a ring, and the log slow, read, or no ring free, is written
 // as in buffered mode (a pwrite, published at once), and the ring's positions follow it
 // (wroteBuffered), so the log can take a ring at its next append. A log that slows down or is
-// read gives its ring back at its first append that finds nothing unwritten.
+// read gives its ring back at its next append, once the writer has written what it holds.
 //
 // Writes are not held back to coalesce: the writer writes whatever has accumulated as soon as it
 // is free. Lingering for 2 MiB or 5 ms saved no CPU in a six-round goal run and cost throughput
@@ -160,7 +167,10 @@ type writeBehind struct {
 	hot       bool
 	read      bool
 
-	done   chan struct{}
+	// The process's writer (writers below) serves this ring: queued, it is in the writer's
+	// queue; busy, the writer is writing it (nothing else touches the ring's written part).
+	queued bool
+	busy   bool
 	iov    [3]unix.Iovec // the writer's pwritev vector (a field, so the syscall allocates nothing)
 	writes atomic.Int64  // pwritev calls that succeeded (tests)
 }
@@ -199,12 +209,12 @@ func newWriteBehind(l *Log) (*writeBehind, error) {
 	hdr := ringHeader(mem[writeBehindBytes:])
 	initRingHeader(hdr)
 	wb := &writeBehind{l: l, ringFile: f, mem: mem, hdr: hdr, ring: mem[:writeBehindBytes], tail: tail,
-		budget: l.cfg.Load().RingBudget, done: make(chan struct{})}
+		budget: l.cfg.Load().RingBudget}
 	wb.cond.L = &wb.mu
 	wb.idleTimer = time.AfterFunc(time.Hour, func() {
 		wb.mu.Lock()
 		wb.idleFired, wb.idleArmed = true, false
-		wb.cond.Broadcast()
+		wb.kickLocked()
 		wb.mu.Unlock()
 	})
 	wb.idleTimer.Stop()
@@ -322,7 +332,7 @@ func (wb *writeBehind) append(p []byte, next, nowMs int64) error {
 		p = p[n:]
 		wb.appended += n
 		wb.hdr.store(hdrAppended, wb.appended) // after the copy: a killed process's bytes are replayed
-		wb.cond.Broadcast()
+		wb.kickLocked()
 	}
 	wb.pending = append(wb.pending, pendingBatch{end: wb.appended, next: next})
 	return nil
@@ -471,52 +481,107 @@ func (wb *writeBehind) waitPublished(offset int64) error {
 	return ErrClosed
 }
 
-// run is the writer goroutine.
-func (wb *writeBehind) run() {
-	defer close(wb.done)
-	wb.mu.Lock()
+// writers is the process's write-behind writer: one goroutine writes every ring, in turn, each
+// time as much as it holds. One writer, not one per log: with a goroutine per log, a dozen
+// O_DIRECT writes blocked in the kernel at once left the Go scheduler no idle processor, and its
+// monitor took their processors away every 20 µs (results/broker.md, tenth pass).
+var writers struct {
+	start sync.Once
+	mu    sync.Mutex
+	cond  sync.Cond
+	queue []*writeBehind
+}
+
+// kickLocked queues the ring for the writer unless it is queued, being written (the writer looks
+// again after its write) or stopping. wb.mu held.
+func (wb *writeBehind) kickLocked() {
+	if wb.queued || wb.busy || wb.stopping {
+		return
+	}
+	wb.queued = true
+	writers.start.Do(func() {
+		writers.cond.L = &writers.mu
+		go runWriter()
+	})
+	writers.mu.Lock()
+	writers.queue = append(writers.queue, wb)
+	writers.mu.Unlock()
+	writers.cond.Signal()
+}
+
+// runWriter is the writer goroutine: it lives as long as the process.
+func runWriter() {
 	for {
-		for wb.written == wb.appended && !wb.stopping {
-			wb.releaseIdleLocked()
-			wb.cond.Wait()
+		writers.mu.Lock()
+		for len(writers.queue) == 0 {
+			writers.cond.Wait()
 		}
-		if wb.stopping {
-			wb.mu.Unlock()
-			return
-		}
-		from, to := wb.written&^(directAlign-1), wb.appended
-		s, fd := wb.seg, int(wb.file.Fd())
-		full := to &^ (directAlign - 1)
-		iov := wb.iov[:0]
-		iov = wb.ringSpans(iov, from, full)
-		if full < to {
-			// The last block is partly filled: write a zero-padded copy, so appends may go on
-			// filling the ring's own copy while the write runs.
-			i := full % writeBehindBytes
-			clear(wb.tail[copy(wb.tail, wb.ring[i:i+(to-full)]):])
-			iov = append(iov, iovec(wb.tail))
-		}
+		wb := writers.queue[0]
+		// Shift rather than reslice, so the queue keeps its array: no allocation per kick. It
+		// holds at most one entry per ring (queued).
+		n := copy(writers.queue, writers.queue[1:])
+		writers.queue[n] = nil
+		writers.queue = writers.queue[:n]
+		writers.mu.Unlock()
+		wb.writeOnce()
+	}
+}
+
+// writeOnce writes what the ring holds (one pwritev) and publishes the batches it covered, or,
+// with nothing to write, lets the ring go idle. On the writer goroutine.
+func (wb *writeBehind) writeOnce() {
+	wb.mu.Lock()
+	wb.queued = false
+	if wb.stopping {
 		wb.mu.Unlock()
-		err := wb.write(s, fd, iov, from)
-		wb.mu.Lock()
-		if err != nil {
-			wb.err = err
-			wb.cond.Broadcast()
-			wb.mu.Unlock()
-			time.Sleep(writeRetryInterval)
-			wb.mu.Lock()
-			continue
-		}
-		wb.err = nil
-		wb.hdr.store(hdrWritten, to) // before appends may reuse the ring space this write frees
-		wb.written = to
-		published := wb.publishLocked(s, to)
+		return
+	}
+	if wb.written == wb.appended {
+		wb.releaseIdleLocked()
+		wb.mu.Unlock()
+		return
+	}
+	from, to := wb.written&^(directAlign-1), wb.appended
+	s, fd := wb.seg, int(wb.file.Fd())
+	full := to &^ (directAlign - 1)
+	iov := wb.iov[:0]
+	iov = wb.ringSpans(iov, from, full)
+	if full < to {
+		// The last block is partly filled: write a zero-padded copy, so appends may go on
+		// filling the ring's own copy while the write runs.
+		i := full % writeBehindBytes
+		clear(wb.tail[copy(wb.tail, wb.ring[i:i+(to-full)]):])
+		iov = append(iov, iovec(wb.tail))
+	}
+	wb.busy = true
+	wb.mu.Unlock()
+	err := wb.write(s, fd, iov, from)
+	wb.mu.Lock()
+	wb.busy = false
+	if err != nil {
+		wb.err = err
 		wb.cond.Broadcast()
-		if published {
-			wb.mu.Unlock()
-			wb.l.afterWrite()
+		wb.mu.Unlock()
+		time.AfterFunc(writeRetryInterval, func() {
 			wb.mu.Lock()
-		}
+			wb.kickLocked()
+			wb.mu.Unlock()
+		})
+		return
+	}
+	wb.err = nil
+	wb.hdr.store(hdrWritten, to) // before appends may reuse the ring space this write frees
+	wb.written = to
+	published := wb.publishLocked(s, to)
+	wb.cond.Broadcast()
+	if wb.written < wb.appended {
+		wb.kickLocked() // more came while it wrote: back in the queue, behind the other rings
+	} else {
+		wb.releaseIdleLocked()
+	}
+	wb.mu.Unlock()
+	if published {
+		wb.l.afterWrite()
 	}
 }
 
@@ -605,14 +670,17 @@ func (wb *writeBehind) publishLocked(s *segment, to int64) bool {
 	return true
 }
 
-// stop ends the writer goroutine without writing what is left (Close drains first; a test's
-// crash does not) and unmaps the ring; its file stays for the next Open to replay.
+// stop takes the ring from the writer, waiting for a write in flight, without writing what is left
+// (Close drains first; a test's crash does not), and unmaps the ring; its file stays for the next
+// Open to replay.
 func (wb *writeBehind) stop() {
 	wb.mu.Lock()
 	wb.stopping = true
 	wb.cond.Broadcast()
+	for wb.busy { // the writer is mid-write into this ring's file
+		wb.cond.Wait()
+	}
 	wb.mu.Unlock()
-	<-wb.done
 	wb.idleTimer.Stop()
 	wb.mu.Lock()
 	wb.releaseSlotLocked()

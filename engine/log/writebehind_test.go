@@ -451,6 +451,48 @@ func TestWriteBehindWriteErrorRetried(t *testing.T) {
 	f.reopenAndGrow(5)
 }
 
+// Every ring in the process is written by one writer goroutine: a log whose writes fail is
+// retried later, and the other logs' rings are written meanwhile.
+func TestWriteBehindWriteErrorLeavesOtherLogsWriting(t *testing.T) {
+	a := newFixture(t, direct)
+	b := newFixture(t, direct)
+	b.rng = rand.New(rand.NewPCG(2, 2))
+	a.appendRandom(3)
+	b.appendRandom(3)
+	a.l.waitWritten(t)
+	b.l.waitWritten(t)
+	segs := *a.l.segments.Load()
+	aSeg := segs[len(segs)-1]
+	var failing atomic.Bool
+	failing.Store(true)
+	var aCalls atomic.Int32
+	setDirectWriteHook(t, func(s *segment, _ int64, _ int) error {
+		if s != aSeg {
+			return nil
+		}
+		aCalls.Add(1)
+		if failing.Load() {
+			return syscall.EIO
+		}
+		return nil
+	})
+	a.appendRandom(1) // into the ring; its write fails
+	waitUntil(t, "the failed write is retried", func() bool { return aCalls.Load() >= 2 })
+	for range 3 {
+		b.appendRandom(4)
+		waitUntil(t, "the other log written while the first one's writes fail", func() bool {
+			return b.l.WrittenEnd() == b.l.LogEndOffset()
+		})
+	}
+	b.checkAll()
+	if err := a.l.Flush(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("flush of the failing log: %v, want EIO", err)
+	}
+	failing.Store(false)
+	waitUntil(t, "the failing log's retried write succeeds", func() bool { return a.l.Flush() == nil })
+	a.checkAll()
+}
+
 // Truncation (a follower) drains the ring, cuts the file and appends on from the new end.
 func TestWriteBehindTruncate(t *testing.T) {
 	f := newFixture(t, direct)
