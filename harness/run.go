@@ -432,7 +432,9 @@ func (r *run) drain() bool {
 		}
 		select {
 		case <-ctx.Done():
-			if !covered {
+			if covered {
+				r.note("drain: the end offsets were still moving after %s", r.w.DrainTimeout)
+			} else {
 				r.note("drain: the listed end offsets had not reached every acknowledged record after %s", r.w.DrainTimeout)
 			}
 			return false
