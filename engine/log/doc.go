@@ -41,13 +41,13 @@
 // Append copies the batch into a ring and the process's one writer goroutine writes it with
 // O_DIRECT. The published sizes and Read then follow what is written, not what is appended
 // (LogEndOffset and the high watermark still count every append; WaitReadable waits for the
-// writer); roll, Truncate, Flush and Close drain the ring first. The ring is a file (write-behind.ring) mapped
-// shared: after a killed process, Open writes its unwritten bytes into the active segment before
-// recovery scans it (ringfile.go), so what an answer covered survives a process crash as in
-// buffered mode. Rings are bounded per broker (RingBudget) and go to logs appended to fast
-// (log.write.direct.min.bytes.per.second) that nobody read in the last second
-// (log.write.direct.unread.only): a slow or read log, or one written to while none is free,
-// writes buffered until it gets one.
+// writer); roll, Truncate, Flush and Close drain the ring first. The ring is a file
+// (write-behind.ring) mapped shared: after a killed process, Open writes its unwritten bytes into
+// the active segment before recovery scans it (ringfile.go), so what an answer covered survives a
+// process crash as in buffered mode. Rings are bounded per broker (RingBudget) and go to logs
+// appended to fast (log.write.direct.min.bytes.per.second) that nobody read in the last second
+// (log.write.direct.unread.only): a slow or read log, or one written to while none is free, writes
+// buffered until it gets one.
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //
