@@ -45,9 +45,9 @@
 // (write-behind.ring) mapped shared: after a killed process, Open writes its unwritten bytes into
 // the active segment before recovery scans it (ringfile.go), so what an answer covered survives a
 // process crash as in buffered mode. Rings are bounded per broker (RingBudget) and go to logs
-// appended to fast (log.write.direct.min.bytes.per.second) that nobody read in the last second
-// (log.write.direct.unread.only): a slow or read log, or one written to while none is free, writes
-// buffered until it gets one.
+// appended to fast (log.write.direct.min.bytes.per.second) that nobody read in the last three
+// seconds (log.write.direct.unread.only): a slow or read log, or one written to while none is
+// free, writes buffered until it gets one.
 //
 // Descriptors: one per segment file (.log); index files are mapped and their descriptors closed.
 //

@@ -161,11 +161,13 @@ type writeBehind struct {
 	reserveAfter time.Time // a failed reserveRing is not tried again before this
 	// The append rate (noteRateLocked): bytes appended since rateStart (ms); hot: the log is
 	// appended to fast enough to hold a ring (RingBudget.MinBytesPerSecond); read: a reader read
-	// the log in the last window (RingBudget.UnreadOnly).
-	rateStart int64
-	rateBytes int64
-	hot       bool
-	read      bool
+	// the log lately (RingBudget.UnreadOnly): in a window that ended, at lastReadMs, less than
+	// readQuietMs ago.
+	rateStart  int64
+	rateBytes  int64
+	hot        bool
+	read       bool
+	lastReadMs int64
 
 	// The process's writer (writers below) serves this ring: queued, it is in the writer's
 	// queue; busy, the writer is writing it (nothing else touches the ring's written part).
@@ -341,11 +343,18 @@ func (wb *writeBehind) append(p []byte, next, nowMs int64) error {
 // rateWindowMs is the window over which a log's append rate is judged.
 const rateWindowMs = 1000
 
+// readQuietMs: a log read in a window counts as read until a window ends this long after that
+// one, so three windows in a row without a read give it a ring again. One window was too short:
+// a consumer polling every second or two made its partition take and give back its ring by turns
+// (a hole punched, the last block read back, a reservation, each time).
+const readQuietMs = 3 * rateWindowMs
+
 // noteRateLocked counts n bytes appended at nowMs towards the log's rate. A log turns hot as
 // soon as a window's appends reach the budget's rate, and cold when a whole window's fall below
 // half of it (hysteresis, so a log near the rate does not take and give back its ring by turns);
 // a window that ends after a pause spans the pause. At each window's end, read says whether a
-// reader read the log in it (with RingBudget.UnreadOnly). wb.mu held.
+// reader read the log in it or in the windows before it that ended within readQuietMs (with
+// RingBudget.UnreadOnly). wb.mu held.
 func (wb *writeBehind) noteRateLocked(n, nowMs int64) {
 	minRate := wb.budget.MinBytesPerSecond() // at most MaxDirectMinBytesPerSecond: no overflow
 	wb.rateBytes += n
@@ -356,7 +365,11 @@ func (wb *writeBehind) noteRateLocked(n, nowMs int64) {
 		if wb.hot && elapsed > 0 && wb.rateBytes*1000/elapsed < minRate/2 {
 			wb.hot = false
 		}
-		wb.read = wb.budget.UnreadOnly() && wb.l.readSeen.Swap(false)
+		unreadOnly := wb.budget.UnreadOnly()
+		if unreadOnly && wb.l.readSeen.Swap(false) {
+			wb.lastReadMs = nowMs
+		}
+		wb.read = unreadOnly && wb.lastReadMs != 0 && nowMs-wb.lastReadMs < readQuietMs
 		wb.rateStart, wb.rateBytes = nowMs, 0
 	}
 }

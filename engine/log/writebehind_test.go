@@ -815,13 +815,28 @@ func TestWriteBehindRingOnlyUnread(t *testing.T) {
 		read()
 	}
 
-	// No more reads: the ring comes back once a whole window has passed without one.
+	// A reader that polls every 1.5 s, less often than a window ends, keeps the ring away too.
+	for i := range 60 {
+		f.appendRandom(1)
+		f.clock.advance(100 * time.Millisecond)
+		if rings, unwritten := state(); rings != 0 || unwritten {
+			t.Fatalf("read every 1.5 s, %d ms on: %d rings, unwritten %v; want no ring (buffered)", 100*(i+1), rings, unwritten)
+		}
+		if i%15 == 14 {
+			read()
+		}
+	}
+
+	// No more reads: the ring comes back once three windows have ended without one.
 	for i := 0; ; i++ {
 		if rings, _ := state(); rings == 1 {
+			if i < 20 {
+				t.Fatalf("a ring %d ms after the last read, want none before three windows", 100*i)
+			}
 			break
 		}
-		if i == 25 {
-			t.Fatal("no ring after 2.5 s without reads")
+		if i == 45 {
+			t.Fatal("no ring after 4.5 s without reads")
 		}
 		f.appendRandom(1)
 		f.clock.advance(100 * time.Millisecond)
