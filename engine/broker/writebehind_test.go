@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,47 @@ func TestWriteBehindReplicated(t *testing.T) {
 	if got := consumedValues(t, leader, topic, n); len(got) != n || got[0] != "r00000" || got[n-1] != fmt.Sprintf("r%05d", n-1) {
 		t.Fatalf("consumed %d records, want %d in order", len(got), n)
 	}
+}
+
+// A follower whose disk fails reports none of what it could not write: its fetcher waits for its
+// own writes before it fetches on (followerTarget.Append), so acks=all is answered only once every
+// in-sync replica has written the record, here after the disk recovers (meanwhile the follower
+// stops fetching, and min.insync.replicas=3 holds the answer).
+func TestWriteBehindFollowerWriteFailureHoldsAcksAll(t *testing.T) {
+	c := startCluster(t, 3, directMode)
+	const topic = "rf3-failing-follower"
+	c.createRF3(topic, map[string]string{"min.insync.replicas": "3"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	prod := c.node(0).client(kgo.SeedBrokers(c.node(0).addr, c.node(1).addr, c.node(2).addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged(topic, 0, 1, 0, 1, 2)
+
+	release := log.FailWritesForTesting(c.node(2).b.cfg.LogDir, syscall.EIO)
+	defer release()
+	done := make(chan error, 1)
+	prod.Produce(ctx, &kgo.Record{Value: []byte("during")}, func(r *kgo.Record, err error) {
+		if err == nil {
+			for id := range int32(3) {
+				if end := c.node(id).b.lookupPartition(topic, 0).log.WrittenEnd(); end <= r.Offset {
+					err = fmt.Errorf("acks=all answered for offset %d while replica %d has written up to %d", r.Offset, id, end)
+				}
+			}
+		}
+		done <- err
+	})
+	// Long enough for the follower to fetch the record, fail to write it and retry, many times
+	// over; a follower that reported its log end without waiting would have the record
+	// acknowledged within a fetch.
+	time.Sleep(1500 * time.Millisecond)
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged(topic, 0, 2, 0, 1, 2)
 }
 
 // Read-your-writes with the writer held: a record answered (acks=1 and acks=all) but not yet

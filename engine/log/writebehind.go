@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,6 +197,21 @@ func HoldWritesForTesting() (release func()) {
 			close(held)
 		})
 	}
+}
+
+// FailWritesForTesting makes every write-behind write to a segment under dir fail with err until
+// release is called; the writer retries them, and writes other logs' rings meanwhile. Other
+// packages' tests fail one broker's disk with it. Never call it outside tests.
+func FailWritesForTesting(dir string, err error) (release func()) {
+	prefix := filepath.Clean(dir) + string(filepath.Separator)
+	hook := func(s *segment, _ int64, _ int) error {
+		if strings.HasPrefix(s.file.Name(), prefix) {
+			return err
+		}
+		return nil
+	}
+	directWriteHook.Store(&hook)
+	return func() { directWriteHook.CompareAndSwap(&hook, nil) }
 }
 
 func newWriteBehind(l *Log) (*writeBehind, error) {
