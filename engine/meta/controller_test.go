@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Raft timings for tests: elections within a second (tighter ones lose leadership under -race on
@@ -243,6 +245,10 @@ func TestCluster(t *testing.T) {
 
 	// Proposals on the leader apply on all three.
 	leader := cl.leader()
+	// Replication is not pipelined (Open says why): the transport refuses a pipeline.
+	if _, err := leader.transport.AppendEntriesPipeline("2", raft.ServerAddress(voters[1].Addr())); !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		t.Fatalf("AppendEntriesPipeline: %v, want %v", err, raft.ErrPipelineReplicationNotSupported)
+	}
 	registerAndUnfence(t, leader, 1, 2, 3)
 	rec, err := CreateTopicRecord(leader.Image(), "orders", testTopicID("orders"), 6, 3, map[string]string{ConfigMinInsyncReplicas: "2"})
 	if err != nil {
