@@ -74,7 +74,7 @@ type Log struct {
 	readLowPrev     int64
 	readPeriodStart int64
 	// readSeen (write-behind only): a Read asked for this log's records since write-behind last
-	// looked (readers set it, the writer clears it once per rate window: writebehind.go
+	// looked (readers set it; the append that ends a rate window clears it: writebehind.go
 	// noteRateLocked).
 	readSeen atomic.Bool
 
