@@ -30,7 +30,7 @@ import (
 // the next write; the ring keeps that block's bytes until then. One writer for every ring, not
 // one per log: a dozen logs' writers blocked in the kernel at once kept the Go scheduler's
 // monitor taking their processors away every 20 µs, and one writer took 9 % less CPU per byte at
-// 12 partitions, the same at one (results/broker.md, tenth pass). All logs share one disk
+// 12 partitions and the same at one, end to end (results/broker.md, tenth pass). All logs share one disk
 // (log.dirs takes one directory), so a write stuck on it would hold the others' anyway.
 //
 // Invariants:
