@@ -28,6 +28,8 @@ type connState struct {
 	partialN       int           // bytes of partial filled
 	frameLeft      int           // bytes of the frame in partial still to arrive
 	stream         FrameStream   // the handler's stream for partial (StreamingHandler), or nil
+	sizer          ElementSizer  // stream, if it tells how far its next element reaches
+	elementLeft    int           // bytes still to arrive that complete the stream's next element (0: unknown)
 	streamAsked    bool          // StreamFrame was asked about partial, or partial is not streamed
 	streamBody     int           // where the body bytes the stream has not consumed start in partial
 	streamHdr      requestHeader // the streamed frame's header
@@ -231,12 +233,21 @@ func (cs *connState) readSocket() gnet.Action {
 }
 
 // room is where the next bytes of the frame being assembled go: up to the frame's end, and, for a
-// streamed frame, at most streamReadBytes (hand the stream each piece while it is in the cache).
+// streamed frame, at most streamReadBytes (hand the stream each piece while it is in the cache)
+// and, in a window, no further than the end of the element the stream waits for, when it says
+// where that is.
 // Never empty while bytes are still to arrive.
 func (cs *connState) room() []byte {
 	r := cs.partial[cs.partialN:min(len(cs.partial), cs.partialN+cs.frameLeft)]
-	if cs.stream != nil && len(r) > streamReadBytes {
-		r = r[:streamReadBytes]
+	if cs.stream != nil {
+		limit := streamReadBytes
+		if cs.windowed && cs.elementLeft > 0 {
+			// End the read with the element (ElementSizer): the stream then consumes all that
+			// arrived, and the window's reuse has nothing left over to move. (A frame assembled
+			// whole never moves its bytes, so its reads are left as large as they come.)
+			limit = min(limit, cs.elementLeft)
+		}
+		r = r[:min(len(r), limit)]
 	}
 	return r
 }
@@ -253,6 +264,7 @@ func (cs *connState) noRoom() gnet.Action {
 // put back).
 func (cs *connState) resetPartial() {
 	cs.partial, cs.partialN, cs.frameLeft, cs.stream, cs.streamAsked, cs.streamBody, cs.windowed = nil, 0, 0, nil, false, 0, false
+	cs.sizer, cs.elementLeft = nil, 0
 }
 
 // streamWindowBytes is the buffer a streamed frame larger than it is assembled in: the stream's
@@ -310,6 +322,7 @@ func (cs *connState) streamArrived() {
 		if cs.stream = cs.srv.streams.StreamFrame(h.apiKey, h.apiVersion); cs.stream == nil {
 			return
 		}
+		cs.sizer, _ = cs.stream.(ElementSizer)
 		cs.streamHdr, cs.streamClientID, cs.streamBody = h, cs.clientID(h.clientID), h.bodyOff
 		cs.streamHdr.clientID = nil // it points into partial, which toWindow gives back
 		if cs.frameLeft > streamWindowBytes {
@@ -325,9 +338,12 @@ func (cs *connState) streamArrived() {
 	if closing {
 		// No frame after a Close answer takes effect (OnClose abandons the stream): drop what
 		// arrived, so the window keeps room for the bytes still on their way.
-		cs.streamBody = cs.partialN
+		cs.streamBody, cs.elementLeft = cs.partialN, 0
 	} else {
 		cs.streamBody += cs.stream.Arrived(cs.partial[cs.streamBody:cs.partialN])
+		if cs.sizer != nil {
+			cs.elementLeft = cs.sizer.ElementRemaining()
+		}
 	}
 	if cs.windowed {
 		cs.makeRoom()

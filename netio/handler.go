@@ -115,6 +115,20 @@ type StreamingHandler interface {
 	StreamFrame(apiKey, apiVersion int16) FrameStream
 }
 
+// ElementSizer is a FrameStream that can tell where the element it waits for ends (a Produce
+// request's next partition, once its records' length has arrived). netio asks after each Arrived
+// and, for a frame assembled in a window, ends its next read of the frame there, so that one read does not carry the end of an element
+// and the start of the next: the stream consumes everything that arrived, and when netio reuses
+// its window's memory there are no unconsumed bytes to move to the front (results/broker.md,
+// "eleventh pass"). Optional: without it, reads end wherever the socket's bytes do.
+type ElementSizer interface {
+	FrameStream
+	// ElementRemaining returns how many bytes beyond those handed to the last Arrived complete the
+	// element the stream waits for, or 0 when it cannot tell (or waits for none). A wrong answer
+	// costs only efficiency: reads stop early or late, never out of order.
+	ElementRemaining() int
+}
+
 // FrameStream receives a frame's body as it arrives. Its methods run on the event loop.
 type FrameStream interface {
 	// Arrived is called with the body's bytes received so far, less those the stream has

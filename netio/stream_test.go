@@ -2,6 +2,7 @@ package netio
 
 import (
 	"bytes"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ type recordingStream struct {
 }
 
 func (h *streamingHandler) StreamFrame(key, _ int16) FrameStream {
+	if key == 4 {
+		return &sizedStream{elementBytes: sizedElementBytes}
+	}
 	if key != 0 && key != 2 {
 		return nil
 	}
@@ -65,6 +69,14 @@ func (h *streamingHandler) ServeKafka(req *Request, w ResponseWriter) {
 		h.mu.Lock()
 		h.parked = append(h.parked, w)
 		h.mu.Unlock()
+		return
+	}
+	if s, ok := req.Stream.(*sizedStream); ok {
+		if s.err != "" {
+			w.Respond(bytesOf([]byte(s.err)))
+			return
+		}
+		w.Respond(bytesOf(append(append([]byte("ok"), s.consumed...), req.Body...)))
 		return
 	}
 	if s, ok := req.Stream.(*recordingStream); ok {
@@ -191,5 +203,59 @@ func TestServerStreamAfterClose(t *testing.T) {
 	other.send(request(1, 0, 9, "other", false, []byte("x")))
 	if corr, got := other.readResponse(); corr != 9 || string(got) != "okx" {
 		t.Fatalf("another connection: response %d %q, want 9 \"okx\"", corr, got)
+	}
+}
+
+// sizedElementBytes: the elements of a sizedStream, larger than one read (streamReadBytes) and
+// not a multiple of it, so reads that ignore where elements end straddle them.
+const sizedElementBytes = streamReadBytes + 40_000
+
+// sizedStream consumes its body in whole elements of elementBytes and says where the next one
+// ends (ElementSizer). It records the first Arrived whose body reaches past the end of its first
+// element: a read that went on past the element's end.
+type sizedStream struct {
+	elementBytes int
+	consumed     []byte
+	left         int // bytes of the current element handed over so far
+	arrived      int
+	err          string
+}
+
+func (s *sizedStream) Arrived(body []byte) int {
+	s.arrived++
+	if len(body) > s.elementBytes && s.err == "" {
+		s.err = fmt.Sprintf("Arrived %d was handed %d bytes, past the end of a %d-byte element", s.arrived, len(body), s.elementBytes)
+	}
+	n := len(body) / s.elementBytes * s.elementBytes
+	s.consumed = append(s.consumed, body[:n]...)
+	s.left = len(body) - n
+	return n
+}
+
+func (s *sizedStream) ElementRemaining() int { return s.elementBytes - s.left }
+
+func (s *sizedStream) Abandon() {}
+
+// TestServerStreamReadsEndWithElements: a streamed frame larger than the window, written at once,
+// whose stream says where its elements end (ElementSizer): no read goes past the end of the
+// element the stream waits for, so each Arrived holds at most one element and the stream consumes
+// everything it is handed; the bytes reach the handler whole and in order.
+func TestServerStreamReadsEndWithElements(t *testing.T) {
+	h := &streamingHandler{}
+	s := startServer(t, Config{}, h)
+	c := dial(t, s)
+	body := make([]byte, 12*sizedElementBytes) // larger than the window: served through it
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	for corr := int32(1); corr <= 3; corr++ {
+		c.send(request(4, 3, corr, "sized", false, body))
+		gotCorr, got := c.readResponse()
+		if gotCorr != corr || !bytes.Equal(got, append([]byte("ok"), body...)) {
+			t.Fatalf("response %d: %.100q (%d bytes), want ok and the %d-byte body", gotCorr, got, len(got), len(body))
+		}
+	}
+	if st := s.Stats(); st.RequestsStreamed != 3 {
+		t.Fatalf("Stats %+v: want 3 requests streamed", st)
 	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 
 	"github.com/sluicemq/sluice/netio"
@@ -26,6 +27,9 @@ type produceRun struct {
 	flexible bool
 	step     produceStep
 	done     int // body bytes acted on: every element before done has been handled
+	// elementLeft: after Arrived, the bytes still to arrive that complete the partition it waits
+	// for (0: unknown, or not waiting for a partition); netio.ElementSizer.
+	elementLeft int
 
 	transactional bool
 	acks          int16
@@ -74,8 +78,44 @@ func (b *Broker) StreamFrame(apiKey, apiVersion int16) netio.FrameStream {
 func (run *produceRun) Arrived(body []byte) int {
 	run.advance(body)
 	n := run.done
+	run.elementLeft = run.partitionLeft(body[n:])
 	run.done = 0
 	return n
+}
+
+var _ netio.ElementSizer = (*produceRun)(nil)
+
+// ElementRemaining implements netio.ElementSizer: netio ends its next read where the partition
+// this run waits for ends.
+func (run *produceRun) ElementRemaining() int { return run.elementLeft }
+
+// partitionLeft returns how many bytes beyond rest complete the partition element at its front,
+// once its index and records length are in; 0 when the run waits for something else, the length
+// is not in yet, or the element is (by its length) whole. Counts one byte of the partition's tag
+// section in flexible versions, its usual size (an empty section); a longer one arrives in the
+// reads after.
+func (run *produceRun) partitionLeft(rest []byte) int {
+	if run.step != stepPartition || len(rest) <= 4 {
+		return 0
+	}
+	pos, n := 4, int64(0) // after the partition index: the records' length
+	if run.flexible {
+		v, k := binary.Uvarint(rest[pos:])
+		if k <= 0 {
+			return 0
+		}
+		pos, n = pos+k, int64(min(v, math.MaxInt32))-1 // compact: length+1, 0 for null
+	} else {
+		if len(rest) < pos+4 {
+			return 0
+		}
+		pos, n = pos+4, int64(int32(binary.BigEndian.Uint32(rest[pos:])))
+	}
+	end := int64(pos) + max(n, 0)
+	if run.flexible {
+		end++
+	}
+	return int(max(end-int64(len(rest)), 0))
 }
 
 // Abandon implements netio.FrameStream: the request will never be whole, so nothing is answered.

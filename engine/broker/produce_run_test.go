@@ -9,7 +9,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/engine/record"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -160,5 +162,67 @@ func TestFranzGoStreamedProduce(t *testing.T) {
 			t.Fatalf("partition %d: record %d after %d", r.Partition, i, prev)
 		}
 		last[r.Partition] = i
+	}
+}
+
+// TestProduceStreamTellsWherePartitionsEnd: a streamed Produce request says, after each Arrived,
+// how many more bytes complete the partition it waits for (netio.ElementSizer, which netio ends
+// its reads with), in flexible and older versions, for known and unknown topics: never a wrong
+// end, and the right one at least from the byte before the end. The request is then served as
+// usual.
+func TestProduceStreamTellsWherePartitionsEnd(t *testing.T) {
+	for _, v := range []int16{3, 8, 9, 11} {
+		b := newTestBroker(t)
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = v, 1, 1000
+		var batches [][]byte
+		for ti, topic := range []string{"a", "missing"} {
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = topic
+			for p, size := range []int{10, 3000, 70_000} {
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Partition = int32(p % 2)
+				value := bytes.Repeat([]byte{byte('a' + 3*ti + p)}, size) // every batch differs
+				rp.Records = record.AppendBatch(nil, record.BatchSpec{ProducerID: -1}, []record.Record{{Value: value}})
+				batches = append(batches, rp.Records)
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+		}
+		body := req.AppendTo(nil)
+		var ends []int // where each partition element ends in body
+		for _, batch := range batches {
+			end := bytes.Index(body, batch) + len(batch)
+			if v >= 9 {
+				end++ // the partition's tag section, empty: one byte
+			}
+			ends = append(ends, end)
+		}
+		s := b.StreamFrame(0, v)
+		sizer, ok := s.(netio.ElementSizer)
+		if !ok {
+			t.Fatalf("v%d: the Produce stream does not say where its partitions end", v)
+		}
+		off, e := 0, 0 // consumed; the next partition end not yet arrived
+		for n := 1; n < len(body); n++ {
+			off += s.Arrived(body[off:n])
+			for e < len(ends) && ends[e] <= n {
+				e++
+			}
+			got := sizer.ElementRemaining()
+			switch {
+			case got != 0 && (e == len(ends) || n+got != ends[e]):
+				t.Fatalf("v%d: with %d bytes in, %d more said to end the partition; it ends at %v", v, n, got, ends)
+			case e < len(ends) && n == ends[e]-1 && got != 1:
+				t.Fatalf("v%d: one byte before partition %d's end, %d more said to end it", v, e, got)
+			}
+		}
+		var w captureWriter
+		if !serveProduceWire(b, &netio.Request{APIKey: 0, APIVersion: v, Body: body[off:], Stream: s}, &w) || w.calls != 1 || w.closed {
+			t.Fatalf("v%d: the streamed request was not answered: %+v", v, w)
+		}
+		if got := b.lookupPartition("a", 0).log.LogEndOffset(); got != 2 {
+			t.Fatalf("v%d: partition a-0 holds %d records, want 2", v, got)
+		}
 	}
 }
