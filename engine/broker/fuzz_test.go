@@ -219,6 +219,9 @@ func (fb *fuzzBroker) serve(t *testing.T, key, version int16, body []byte) {
 			off := 0
 			for n := 0; n < len(req.Body); n += 1 + len(body)%61 {
 				off += req.Stream.Arrived(req.Body[off:n])
+				if sizer, ok := req.Stream.(netio.ElementSizer); ok && sizer.ElementRemaining() < 0 {
+					t.Fatalf("stream says %d bytes end its element", sizer.ElementRemaining())
+				}
 			}
 			req.Body = req.Body[off:]
 		}
