@@ -113,7 +113,12 @@ func runServe(args []string, env serveEnv, stdout, stderr io.Writer) int {
 	}()
 
 	if err := serve(ctx, cfg, openBroker, stdout, logger); err != nil {
-		logger.Error("sluice serve failed", "err", err)
+		if errors.Is(err, syscall.ENOSPC) {
+			// As Kafka shuts down when its log directory fails: say what to do about it.
+			logger.Error("sluice serve failed: the disk holding log.dirs is full; free space on it and start again", "err", err)
+		} else {
+			logger.Error("sluice serve failed", "err", err)
+		}
 		return exitFail
 	}
 	return exitOK

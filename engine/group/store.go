@@ -46,7 +46,7 @@ func OpenStore(dir string, fs vfs.FS, fsync bool, logger *slog.Logger) (*Store, 
 	if err := syncDir(fs, fs.PathDir(dir)); err != nil {
 		return nil, fmt.Errorf("group store %s: %w", dir, err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	db, err := openPebble(dir, &pebble.Options{
 		FS:     fs,
 		Logger: pebbleLogger{logger},
 		// Small values and few of them: the defaults' 4 MiB memtables and 8 MiB block cache are
@@ -246,10 +246,44 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
 }
 
+// Fatalf panics with a pebbleFatal: pebble cannot go on (it calls Fatalf where it would otherwise
+// have to unwind half-applied state). openPebble turns one raised while opening into an error.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error("pebble: fatal: " + msg)
-	panic("pebble: " + msg)
+	f := pebbleFatal{msg: "pebble: " + fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			f.cause = err
+		}
+	}
+	p.l.Error("pebble: fatal: " + f.msg[len("pebble: "):])
+	panic(f)
+}
+
+// pebbleFatal is what pebbleLogger.Fatalf panics with: pebble's message and, when pebble passed
+// one, the error behind it (so that errors.Is finds ENOSPC on a full disk).
+type pebbleFatal struct {
+	msg   string
+	cause error
+}
+
+func (f pebbleFatal) Error() string { return f.msg }
+func (f pebbleFatal) Unwrap() error { return f.cause }
+
+// openPebble is pebble.Open, returning as an error a fatal one pebble raises while opening — its
+// MANIFEST cannot be written on a full disk, for one — instead of crashing the process with a
+// panic: the broker then says why it cannot start and exits, as Kafka shuts down when its log
+// directory fails. Pebble has closed what it opened before its panic reaches here.
+func openPebble(dir string, opts *pebble.Options) (db *pebble.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			db, err = nil, f
+		}
+	}()
+	return pebble.Open(dir, opts)
 }
 
 func syncDir(fs vfs.FS, dir string) error {

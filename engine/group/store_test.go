@@ -1,11 +1,15 @@
 package group
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/vfs/errorfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -69,4 +73,39 @@ func commitCode(c *Coordinator, group string, offset int64) int16 {
 	done := make(chan int16, 1)
 	c.OffsetCommit(req, func(resp *kmsg.OffsetCommitResponse) { done <- resp.Topics[0].Partitions[0].ErrorCode })
 	return <-done
+}
+
+// TestOpenStoreOnFullDisk: a store whose MANIFEST cannot be written when it opens (a full disk:
+// pebble rotates its MANIFEST on open and treats a failed write as fatal) is an error that
+// carries ENOSPC, not a panic that kills the broker as it starts.
+func TestOpenStoreOnFullDisk(t *testing.T) {
+	mem := vfs.NewMem()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := OpenStore("groups", mem, false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	full := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, path string) error {
+		if (op == errorfs.OpFileWrite || op == errorfs.OpFileWriteAt) && strings.Contains(path, "MANIFEST") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	s, err = OpenStore("groups", full, false, logger)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened with every MANIFEST write failing")
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("error %q does not carry ENOSPC", err)
+	}
+	// The same store opens once space is back.
+	s, err = OpenStore("groups", mem, false, logger)
+	if err != nil {
+		t.Fatalf("reopening after the disk has room: %v", err)
+	}
+	s.Close()
 }
