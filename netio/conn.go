@@ -283,8 +283,18 @@ func (cs *connState) toWindow() {
 
 // makeRoom keeps room in a window for the next read: the consumed bytes are dropped (what the
 // stream has not consumed yet moves to the front), and a window too small for one element grows.
+// When the stream has consumed everything, reads start again at the front at once.
 func (cs *connState) makeRoom() {
-	if cs.frameLeft == 0 || len(cs.partial)-cs.partialN >= min(streamReadBytes, cs.frameLeft) {
+	if cs.frameLeft == 0 {
+		return
+	}
+	if cs.streamBody == cs.partialN {
+		// The stream consumed all that arrived (reads end with its elements: ElementSizer):
+		// the next read goes to the window's front, moving nothing, into memory the last reads
+		// left in the cache.
+		cs.partialN, cs.streamBody = 0, 0
+	}
+	if len(cs.partial)-cs.partialN >= min(streamReadBytes, cs.frameLeft) {
 		return
 	}
 	if cs.streamBody > 0 {

@@ -45,7 +45,8 @@
 //     assembled in a window: consumed bytes are dropped and their memory reused (it grows when
 //     the stream consumes nothing for longer than it holds), so reads land in memory still in
 //     the cache. A stream that says where its next element ends (ElementSizer) has its window's
-//     reads end there, so the window's reuse finds nothing unconsumed to move.
+//     reads end there, so it consumes all that arrived and the next read goes to the window's
+//     front: nothing is moved, and the reads keep landing in the same, cached, memory.
 //   - Every Part with Recycle set has its bytes put back into the pool exactly once: after the
 //     writev that carried them (gnet copies what the socket did not take), or when the connection
 //     closed first.

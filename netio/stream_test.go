@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // streamingHandler streams key 0 frames: its stream consumes half of what each Arrived passes and
@@ -72,6 +73,9 @@ func (h *streamingHandler) ServeKafka(req *Request, w ResponseWriter) {
 		return
 	}
 	if s, ok := req.Stream.(*sizedStream); ok {
+		if s.err == "" && len(s.fronts) != 1 {
+			s.err = fmt.Sprintf("reads after a fully consumed element went to %d places, not the window's front", len(s.fronts))
+		}
 		if s.err != "" {
 			w.Respond(bytesOf([]byte(s.err)))
 			return
@@ -219,10 +223,19 @@ type sizedStream struct {
 	left         int // bytes of the current element handed over so far
 	arrived      int
 	err          string
+	// fronts: where the bodies handed over after everything before them was consumed start;
+	// netio then reads into the window's front, so there is one.
+	fronts map[*byte]bool
 }
 
 func (s *sizedStream) Arrived(body []byte) int {
 	s.arrived++
+	if s.left == 0 && s.arrived > 1 && len(body) > 0 {
+		if s.fronts == nil {
+			s.fronts = map[*byte]bool{}
+		}
+		s.fronts[unsafe.SliceData(body)] = true
+	}
 	if len(body) > s.elementBytes && s.err == "" {
 		s.err = fmt.Sprintf("Arrived %d was handed %d bytes, past the end of a %d-byte element", s.arrived, len(body), s.elementBytes)
 	}
@@ -239,7 +252,8 @@ func (s *sizedStream) Abandon() {}
 // TestServerStreamReadsEndWithElements: a streamed frame larger than the window, written at once,
 // whose stream says where its elements end (ElementSizer): no read goes past the end of the
 // element the stream waits for, so each Arrived holds at most one element and the stream consumes
-// everything it is handed; the bytes reach the handler whole and in order.
+// everything it is handed; once it has, the next read goes to the window's front (the memory
+// the last reads left in the cache); the bytes reach the handler whole and in order.
 func TestServerStreamReadsEndWithElements(t *testing.T) {
 	h := &streamingHandler{}
 	s := startServer(t, Config{}, h)
