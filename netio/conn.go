@@ -29,7 +29,7 @@ type connState struct {
 	frameLeft      int           // bytes of the frame in partial still to arrive
 	stream         FrameStream   // the handler's stream for partial (StreamingHandler), or nil
 	sizer          ElementSizer  // stream, if it tells how far its next element reaches
-	elementLeft    int           // bytes still to arrive that complete the stream's next element (0: unknown)
+	elementLeft    int           // bytes to come that end the stream's next element (0: unknown)
 	streamAsked    bool          // StreamFrame was asked about partial, or partial is not streamed
 	streamBody     int           // where the body bytes the stream has not consumed start in partial
 	streamHdr      requestHeader // the streamed frame's header

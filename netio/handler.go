@@ -117,10 +117,11 @@ type StreamingHandler interface {
 
 // ElementSizer is a FrameStream that can tell where the element it waits for ends (a Produce
 // request's next partition, once its records' length has arrived). netio asks after each Arrived
-// and, for a frame assembled in a window, ends its next read of the frame there, so that one read does not carry the end of an element
-// and the start of the next: the stream consumes everything that arrived, so netio moves no
-// unconsumed bytes, and reads the next element into the window's front, memory still in the
-// cache (results/broker.md, "eleventh pass"). Optional: without it, reads end wherever the socket's bytes do.
+// and, for a frame assembled in a window, ends its next read of the frame there, so that one
+// read does not carry the end of an element and the start of the next: the stream consumes
+// everything that arrived, so netio moves no unconsumed bytes, and reads the next element into
+// the window's front, memory still in the cache (results/broker.md, "eleventh pass"). Optional:
+// without it, reads end wherever the socket's bytes do.
 type ElementSizer interface {
 	FrameStream
 	// ElementRemaining returns how many bytes beyond those handed to the last Arrived complete the

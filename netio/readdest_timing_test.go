@@ -18,10 +18,10 @@ import (
 // it on into a region of that size. The metric is the receiving thread's CPU per GiB (getrusage
 // RUSAGE_THREAD), so the sender's work is not in it.
 //
-//	dest=window               the reads land in one reused 256 KiB buffer, nothing more
-//	dest=window/copy=48MiB     netio's path today at 12 partitions: window, then a copy into 12
-//	                          rings of 4 MiB (a 48 MiB region cycled through)
-//	dest=ring=4MiB, =48MiB     reading straight into one 4 MiB ring or into 12 of them
+//	dest=window              the reads land in one reused 256 KiB buffer, nothing more
+//	dest=window/copy=48MiB   netio's path at 12 partitions: window, then a copy into 12 rings
+//	                         of 4 MiB (a 48 MiB region cycled through)
+//	dest=ring=4MiB, =48MiB   reading straight into one 4 MiB ring or into 12 of them
 //
 // What it showed (results/broker.md, "eleventh pass"): the cost follows how much memory the
 // stores cycle through, not which copy makes them. Straight into 48 MiB of rings cost about what
