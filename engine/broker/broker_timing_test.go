@@ -73,7 +73,7 @@ func benchBroker(b testing.TB, topic string, partitions int32, mutate ...func(*C
 // batches' offsets in place, so one body can be served again and again.
 func produceBody(parts int32) (body []byte, batchBytes int) { return produceBodyOf(parts, 16) }
 
-// produceBodyOf is produceBody with batches of records 1 KiB records.
+// produceBodyOf is produceBody with batches of the given number of 1 KiB records.
 func produceBodyOf(parts int32, records int) (body []byte, batchBytes int) {
 	recs := make([]record.Record, records)
 	for i := range recs {
