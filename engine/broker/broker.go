@@ -25,10 +25,14 @@ type Broker struct {
 	topics     map[string]*topic
 	topicsView atomic.Pointer[map[string]*topic] // copy-on-write view for lock-free lookups
 
-	nextProducerID atomic.Int64
-	advertised     atomic.Pointer[advertisedAddr] // what Metadata returns for this node
-	apiMetrics     [maxAPIKey + 1]apiMetrics
-	sessions       fetchSessionCache
+	// Producer ids (single-broker mode), guarded by mu: the next to hand out, and the end of the
+	// block reserved in the topics file, below which ids may have been handed out before a
+	// restart (22_init_producer_id.go).
+	nextProducerID  int64
+	producerIDLimit int64
+	advertised      atomic.Pointer[advertisedAddr] // what Metadata returns for this node
+	apiMetrics      [maxAPIKey + 1]apiMetrics
+	sessions        fetchSessionCache
 
 	// Parked requests (long-poll fetches, acks=all produces) wait for progress: an append, a
 	// high watermark advance or an assignment change. One broker-wide channel, closed and replaced

@@ -252,8 +252,8 @@ func TestDiskFullIdempotentProducerRetriesThrough(t *testing.T) {
 	if _, err := kadm.NewClient(tb.client()).CreateTopic(context.Background(), 1, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
-	// The client gets its producer id while there is room (InitProducerId persists the broker's
-	// id block, so on a full disk it fails with KAFKA_STORAGE_ERROR too).
+	// The client gets its producer id while there is room (an InitProducerId that must reserve
+	// the broker's next id block fails with KAFKA_STORAGE_ERROR on a full disk).
 	// franz-go answers KAFKA_STORAGE_ERROR by refreshing metadata and retrying the batches (and,
 	// unsure whether the refused batch was written, by bumping its producer epoch first).
 	logger := &countingLogger{words: []string{"produce request had retry batches"}}

@@ -51,7 +51,7 @@ type partition struct {
 
 type topicsState struct {
 	Topics         []topicRecord `json:"topics"`
-	NextProducerID int64         `json:"next_producer_id"`
+	NextProducerID int64         `json:"next_producer_id"` // the first id not reserved: none below it is handed out again
 }
 
 type topicRecord struct {
@@ -125,7 +125,7 @@ func (b *Broker) loadTopics() error {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("%s: %w", topicsFile, err)
 	}
-	b.nextProducerID.Store(st.NextProducerID)
+	b.nextProducerID, b.producerIDLimit = st.NextProducerID, st.NextProducerID
 	for _, tr := range st.Topics {
 		t := &topic{name: tr.Name, configs: tr.Configs, controlled: tr.Controlled, metrics: new(topicMetrics)}
 		if t.configs == nil {
@@ -154,7 +154,7 @@ func (b *Broker) loadTopics() error {
 
 // saveTopicsLocked rewrites the topics file. Caller holds b.mu.
 func (b *Broker) saveTopicsLocked() error {
-	st := topicsState{NextProducerID: b.nextProducerID.Load()}
+	st := topicsState{NextProducerID: b.producerIDLimit}
 	for _, t := range b.topics {
 		st.Topics = append(st.Topics, topicRecord{Name: t.name, ID: formatUUID(t.id), Partitions: int32(len(t.partitions)), Configs: t.configs, Controlled: t.controlled})
 	}
