@@ -86,10 +86,8 @@ func TestWriteBehindReplicated(t *testing.T) {
 				t.Errorf("produce %s: %v", r.Value, err)
 				return
 			}
-			for id := range int32(3) {
-				if end := c.node(id).b.lookupPartition(topic, 0).log.WrittenEnd(); end <= r.Offset {
-					t.Errorf("acks=all answered for offset %d while replica %d has written up to %d", r.Offset, id, end)
-				}
+			if err := writtenEverywhere(c, topic, r.Offset); err != nil {
+				t.Error(err)
 			}
 		})
 	}
@@ -130,11 +128,7 @@ func TestWriteBehindFollowerWriteFailureHoldsAcksAll(t *testing.T) {
 	done := make(chan error, 1)
 	prod.Produce(ctx, &kgo.Record{Value: []byte("during")}, func(r *kgo.Record, err error) {
 		if err == nil {
-			for id := range int32(3) {
-				if end := c.node(id).b.lookupPartition(topic, 0).log.WrittenEnd(); end <= r.Offset {
-					err = fmt.Errorf("acks=all answered for offset %d while replica %d has written up to %d", r.Offset, id, end)
-				}
-			}
+			err = writtenEverywhere(c, topic, r.Offset)
 		}
 		done <- err
 	})
@@ -349,4 +343,15 @@ func TestWriteBehindRingGoesToUnreadPartitions(t *testing.T) {
 		}
 		last = string(r.Value)
 	}
+}
+
+// writtenEverywhere returns an error unless all three replicas of topic's partition 0 have
+// written offset (an acks=all answer must not come sooner).
+func writtenEverywhere(c *testCluster, topic string, offset int64) error {
+	for id := range int32(3) {
+		if end := c.node(id).b.lookupPartition(topic, 0).log.WrittenEnd(); end <= offset {
+			return fmt.Errorf("acks=all answered for offset %d while replica %d has written up to %d", offset, id, end)
+		}
+	}
+	return nil
 }
