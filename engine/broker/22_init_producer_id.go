@@ -43,7 +43,8 @@ func handleInitProducerID(b *Broker, req *netio.Request, kreq kmsg.Request) kmsg
 	}
 	id, err := b.takeProducerID()
 	if err != nil {
-		b.logger.Error("cannot reserve producer ids", "err", err)
+		// Not logged: franz-go retries this without backoff, thousands of times a second, and
+		// the full disk behind it already shows in the refused appends' log lines.
 		resp.ErrorCode = errKafkaStorage
 		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp
