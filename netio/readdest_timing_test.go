@@ -5,9 +5,10 @@ import (
 	"net"
 	"runtime"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicemq/sluice/internal/cputime"
 )
 
 // BenchmarkSocketReadDestination asks where a produced batch should be read from the socket to:
@@ -101,7 +102,7 @@ func benchReadDestination(b *testing.B, readIntoBytes, copyBytes int) {
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0 := threadCPU(b)
+	cpu0 := cputime.Thread()
 	b.SetBytes(opBytes)
 	b.ReportAllocs()
 	var sum uint32
@@ -132,7 +133,7 @@ func benchReadDestination(b *testing.B, readIntoBytes, copyBytes int) {
 		}
 	}
 	gib := float64(b.N) * opBytes / (1 << 30)
-	b.ReportMetric((threadCPU(b)-cpu0).Seconds()/gib, "reader-cpu-s/GiB")
+	b.ReportMetric((cputime.Thread()-cpu0).Seconds()/gib, "reader-cpu-s/GiB")
 	_ = conn.Close()
 	<-sendErr // its error, if any, came after everything measured was read (the close ends it)
 	_ = sum
@@ -155,13 +156,4 @@ func readRetrying(fd int, p []byte) (int, error) {
 		}
 		return n, err
 	}
-}
-
-// threadCPU is the calling thread's user+system CPU time so far.
-func threadCPU(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

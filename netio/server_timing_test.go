@@ -15,21 +15,13 @@ import (
 	"encoding/binary"
 	"io"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/sluicemq/sluice/internal/cputime"
+)
 
 // pipeline sends b.N copies of req with at most window unanswered and reads every response with
 // readOne, which returns the response's length.
@@ -86,12 +78,12 @@ func BenchmarkFetchPath(b *testing.B) {
 			req := request(1, 11, 1, "bench", false, nil)
 			b.SetBytes(regionBytes)
 			b.ReportAllocs()
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			pipeline(b, c, req, 4, readOne)
 			b.StopTimer()
 			gib := float64(b.N) * regionBytes / (1 << 30)
-			b.ReportMetric((cpuTime(b)-cpu0).Seconds()/gib, "cpu-s/GiB")
+			b.ReportMetric((cputime.Process()-cpu0).Seconds()/gib, "cpu-s/GiB")
 			if st := s.Stats(); path == FetchPathSendfile {
 				b.ReportMetric(float64(st.SendfileFallbacks)/float64(b.N), "fallbacks/op")
 			}
@@ -163,10 +155,10 @@ func BenchmarkRequestIngest(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				h := &inPlaceAll{inPlace: inPlace, answer: make([]byte, 40)}
 				req := request(0, 9, 1, "bench", true, make([]byte, size))
-				cpu0 := cpuTime(b)
+				cpu0 := cputime.Process()
 				s := roundTrips(b, h, req, len(h.answer), 4)
 				gib := float64(b.N) * float64(len(req)) / (1 << 30)
-				b.ReportMetric((cpuTime(b)-cpu0).Seconds()/gib, "cpu-s/GiB")
+				b.ReportMetric((cputime.Process()-cpu0).Seconds()/gib, "cpu-s/GiB")
 				st := s.Stats()
 				b.ReportMetric(float64(st.RequestsInPlace)/float64(st.Requests), "inplace/req")
 			})

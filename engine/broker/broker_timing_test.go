@@ -16,13 +16,12 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/internal/cputime"
 	"github.com/sluicemq/sluice/netio"
 )
 
@@ -161,7 +160,7 @@ func BenchmarkProduceServed(b *testing.B) {
 			b.SetBytes(int64(batchBytes) * int64(parts))
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU(b)
+			cpu0 := cputime.Process()
 			errc := make(chan error, 1)
 			go func() {
 				for range b.N {
@@ -181,7 +180,7 @@ func BenchmarkProduceServed(b *testing.B) {
 				b.Fatal(err)
 			}
 			gib := float64(b.N) * float64(batchBytes) * float64(parts) / (1 << 30)
-			b.ReportMetric((processCPU(b)-cpu0).Seconds()/gib, "cpu-s/GiB")
+			b.ReportMetric((cputime.Process()-cpu0).Seconds()/gib, "cpu-s/GiB")
 		})
 	}
 }
@@ -212,13 +211,4 @@ func BenchmarkFetch(b *testing.B) {
 	for b.Loop() {
 		br.ServeKafka(nr, discardWriter{})
 	}
-}
-
-// processCPU is the process's user+system CPU time so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -18,11 +18,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sluicemq/sluice/engine/record"
+	"github.com/sluicemq/sluice/internal/cputime"
 )
 
 func batch16KiB() []byte {
@@ -192,7 +191,7 @@ func benchAppendBatch(b *testing.B, cfg Config, p []byte) {
 	defer l.Close()
 	b.SetBytes(int64(len(p)))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := l.Append(record.Batch(p), 0); err != nil {
@@ -201,14 +200,5 @@ func benchAppendBatch(b *testing.B, cfg Config, p []byte) {
 	}
 	l.waitWritten(b)
 	b.StopTimer()
-	b.ReportMetric((processCPU()-cpu0).Seconds()/(float64(b.N)*float64(len(p))/(1<<30)), "cpu-s/GiB")
-}
-
-// processCPU is the process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/(float64(b.N)*float64(len(p))/(1<<30)), "cpu-s/GiB")
 }
