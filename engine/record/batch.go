@@ -111,11 +111,11 @@ func (b Batch) SetLogAppendTime(ts int64) {
 
 // UpdateCRC recomputes the CRC32C over bytes 21..end.
 func (b Batch) UpdateCRC() {
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[crcStart:b.Size()], castagnoli))
+	binary.BigEndian.PutUint32(b[offCRC:], Checksum32C(b[crcStart:b.Size()]))
 }
 
 // ComputeCRC returns the CRC32C the batch should carry.
-func (b Batch) ComputeCRC() uint32 { return crc32.Checksum(b[crcStart:b.Size()], castagnoli) }
+func (b Batch) ComputeCRC() uint32 { return Checksum32C(b[crcStart:b.Size()]) }
 
 // PeekSize returns the total size of the batch starting at p, given at least LogOverhead bytes of
 // it, or -1 if the length field is impossible (smaller than a header). It reads no further.

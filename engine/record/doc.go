@@ -25,6 +25,10 @@
 // Because the CRC starts at byte 21, rewriting baseOffset and partitionLeaderEpoch never requires
 // recomputing it; that is what makes offset assignment a 12-byte in-place write.
 //
+// The CRC32C is Checksum32C (crc32c.go): hash/crc32's, or on CPUs with AVX-512 and VPCLMULQDQ a
+// fold in assembly (crc32c_amd64.s) that its tests hold to hash/crc32's answer for every length
+// and alignment.
+//
 // Invariants: no function here allocates on the success path; a Batch never outlives the buffer
 // it views (callers own the lifetime).
 package record
