@@ -228,3 +228,30 @@ func FuzzValidate(f *testing.F) {
 		b.FirstOffsetAtOrAfter(b.BaseTimestamp())
 	})
 }
+
+// TestVarintMatchesBinaryVarint: walkRecords' varint answers as binary.Varint does for every
+// one- and two-byte input, every two-byte prefix followed by more bytes, truncated and overlong
+// inputs.
+func TestVarintMatchesBinaryVarint(t *testing.T) {
+	check := func(p []byte) {
+		t.Helper()
+		gv, gn := varint(p)
+		wv, wn := binary.Varint(p)
+		if gv != wv || gn != wn {
+			t.Fatalf("varint(% x) = %d, %d; binary.Varint = %d, %d", p, gv, gn, wv, wn)
+		}
+	}
+	check(nil)
+	for a := range 256 {
+		check([]byte{byte(a)})
+		for b := range 256 {
+			check([]byte{byte(a), byte(b)})
+			check([]byte{byte(a), byte(b), 0x01})
+			check([]byte{byte(a), byte(b), 0x81, 0x02})
+		}
+	}
+	for _, v := range []int64{0, -1, 1 << 14, -(1 << 14), 1<<20 + 3, 1 << 40, -1 << 62, 1<<63 - 1, -1 << 63} {
+		check(binary.AppendVarint(nil, v))
+	}
+	check(bytes.Repeat([]byte{0xff}, 11)) // overflow
+}
