@@ -66,6 +66,7 @@ bench-engine:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./engine/record
+	$(GO) test -run '^$$' -fuzz '^FuzzChecksum32C$$' -fuzztime $(FUZZTIME) ./engine/record
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHeader$$' -fuzztime $(FUZZTIME) ./netio
 	$(GO) test -run '^$$' -fuzz '^FuzzServeKafka$$' -fuzztime $(FUZZTIME) ./engine/broker
 

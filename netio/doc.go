@@ -87,6 +87,12 @@
 // Over loopback the receiver copies either way, and sendfile's page splicing costs more than the
 // memcpy it saves. Re-measure on a real NIC before changing the default.
 //
+// On another machine of the same kind with an Intel CPU (results/broker.md, twelfth pass) the
+// micro-benchmark turned round: sendfile 5190 against copy's 3462 MB/s, 0.31 against 0.45
+// cpu-s/GiB (medians of 6, interleaved). End to end, with a consumer, the two were within the
+// noise, so copy stays the default. `sluice serve --fetch.path=sendfile` (or netio.Config.FetchPath)
+// chooses sendfile on a broker where it measures better.
+//
 // Cold reads (Kafka's KAFKA-7504): pread or sendfile of data not in the page cache would stall
 // the whole event loop for a disk read. Respond checks each FileRegion with cachestat(2) (no I/O);
 // a response with a region not wholly cached is read on its own goroutine into pooled buffers and

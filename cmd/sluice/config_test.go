@@ -12,6 +12,7 @@ import (
 	"github.com/sluicemq/sluice/engine/group"
 	"github.com/sluicemq/sluice/engine/log"
 	"github.com/sluicemq/sluice/engine/meta"
+	"github.com/sluicemq/sluice/netio"
 )
 
 func TestParseProperties(t *testing.T) {
@@ -138,7 +139,7 @@ func TestServeConfig(t *testing.T) {
 					t.Errorf("broker config\ngot  %+v\nwant %+v", c.Broker, def)
 				}
 				want := serveConfig{
-					Broker: def, ListenAddr: "127.0.0.1:9092", SocketRequestMaxBytes: 104857600,
+					Broker: def, ListenAddr: "127.0.0.1:9092", SocketRequestMaxBytes: 104857600, FetchPath: netio.FetchPathCopy,
 					RetentionCheckIntervalMs: 300000, AdminAddr: "127.0.0.1:9644", LogLevel: slog.LevelInfo,
 					SessionTimeoutMs: 9000, HeartbeatIntervalMs: 2000, ControlledShutdown: true,
 					LeaderImbalanceCheckIntervalMs: 300000,
@@ -437,6 +438,7 @@ func TestServeConfig(t *testing.T) {
 		{name: "advertise 0.0.0.0", args: []string{"--listeners=PLAINTEXT://0.0.0.0:9092"}, wantErr: `for listeners: cannot advertise the non-routable address 0.0.0.0`},
 		{name: "empty log.dirs", args: []string{"--log.dirs=,"}, wantErr: `invalid value "," for log.dirs: names no directory`},
 		{name: "bad admin listener", args: []string{"--admin.listener=9644"}, wantErr: `invalid value "9644" for admin.listener: want host:port or empty`},
+		{name: "bad fetch path", args: []string{"--fetch.path=splice"}, wantErr: `--fetch.path: invalid value "splice" for fetch.path: want copy or sendfile`},
 		{name: "bad log level", args: []string{"--log.level=loud"}, wantErr: `invalid value "loud" for log.level`},
 		{name: "positional argument", args: []string{"server.properties"}, wantErr: `unexpected argument "server.properties"`},
 		{name: "flag without value", args: []string{"--node.id"}, wantErr: `flag --node.id needs a value`},

@@ -103,6 +103,64 @@ func TestServeBinaryDirectModeProcs(t *testing.T) {
 	}
 }
 
+// TestServeBinaryFetchPath: fetch.path picks how record data leaves segment files, and
+// /metrics shows which did: with sendfile, bytes of a consumer's fetches are counted under
+// path="sendfile"; with the default (copy), none are.
+func TestServeBinaryFetchPath(t *testing.T) {
+	bin := buildSluice(t)
+	sentWith := func(args ...string) (sendfileBytes int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*testTimeout)
+		defer cancel()
+		p := startSluice(t, bin, append([]string{"--log.dirs=" + filepath.Join(t.TempDir(), "data"), "--num.partitions=1"}, args...)...)
+		defer p.stop(t)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafkaAddr), kgo.AllowAutoTopicCreation(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"fp": {0: kgo.NewOffset().AtStart()}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		const n = 256
+		value := bytes.Repeat([]byte{'f'}, 4<<10)
+		for i := range n {
+			cl.Produce(ctx, &kgo.Record{Topic: "fp", Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce %d: %v", i, err)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got < n; {
+			fetches := cl.PollFetches(ctx)
+			if err := fetches.Err(); err != nil {
+				t.Fatalf("consume: %v", err)
+			}
+			fetches.EachRecord(func(r *kgo.Record) {
+				if r.Offset != int64(got) || !bytes.Equal(r.Value, value) {
+					t.Fatalf("record %d: offset %d, %d bytes", got, r.Offset, len(r.Value))
+				}
+				got++
+			})
+		}
+		_, _, metrics := get(t, p.adminURL+"/metrics")
+		m := regexp.MustCompile(`(?m)^sluice_network_bytes_out_total\{path="sendfile"\} (\d+)$`).FindStringSubmatch(metrics)
+		if m == nil {
+			return 0
+		}
+		v, _ := strconv.Atoi(m[1])
+		return v
+	}
+	// Not all of it: sendfile sends until the socket is full and pread+write finishes the region.
+	if got := sentWith("--fetch.path=sendfile"); got == 0 {
+		t.Error("fetch.path=sendfile: no bytes sent with sendfile")
+	}
+	if got := sentWith(); got != 0 {
+		t.Errorf("default fetch.path: %d bytes sent with sendfile, want 0 (copy)", got)
+	}
+}
+
 // buildSluice builds ./cmd/sluice into a temporary directory.
 func buildSluice(t *testing.T) string {
 	t.Helper()

@@ -236,6 +236,7 @@ func serve(ctx context.Context, cfg serveConfig, open func(broker.Config) (kafka
 		Addr:                  listenAddr,
 		Multicore:             true, // one event loop per CPU, as netio is designed to run
 		SocketRequestMaxBytes: cfg.SocketRequestMaxBytes,
+		FetchPath:             cfg.FetchPath,
 		Logger:                logger.With("component", "netio"),
 	}, b)
 	if err != nil {
