@@ -10,7 +10,8 @@ import "hash/crc32"
 // multiplies carry-less on 512-bit registers (VPCLMULQDQ with AVX-512), foldCastagnoli folds 256
 // bytes per step instead; hash/crc32 finishes the last partial step and everything shorter than
 // foldMinBytes. The result is the same function: crc32c_test.go compares the two on every
-// length up to a few KiB and at every alignment, and FuzzChecksum32C on anything.
+// length up to a few KiB at eight alignments, FuzzChecksum32C on anything, and a Go model of the
+// fold (software carry-less multiply, the same keys) on CPUs that cannot run the assembly.
 //
 // No allocations.
 func Checksum32C(p []byte) uint32 {

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/binary"
 	"hash/crc32"
 	"math/rand/v2"
 	"strconv"
@@ -12,7 +13,7 @@ import (
 // every start alignment within a cache line, on random bytes, all zeros and all ones.
 func TestChecksum32CMatchesHashCRC32(t *testing.T) {
 	if !useFold {
-		t.Log("this CPU has no 512-bit carry-less multiply: Checksum32C is hash/crc32 here")
+		t.Log("this CPU has no 512-bit carry-less multiply: Checksum32C is hash/crc32 here (TestFoldKeysWithModel checks the fold)")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	random := make([]byte, 4096+300+64)
@@ -39,7 +40,7 @@ func TestChecksum32CMatchesHashCRC32(t *testing.T) {
 // for one step and many: its raw state must be hash/crc32's.
 func TestFoldCastagnoliSteps(t *testing.T) {
 	if !useFold {
-		t.Skip("this CPU has no 512-bit carry-less multiply; foldCastagnoli is not used here")
+		t.Skip("this CPU has no 512-bit carry-less multiply, so the assembly cannot run here (TestFoldKeysWithModel checks its algorithm and keys)")
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	p := make([]byte, 64<<10)
@@ -55,6 +56,75 @@ func TestFoldCastagnoliSteps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFoldKeysWithModel runs foldCastagnoli's algorithm in Go, with a software carry-less
+// multiply and castagnoliFoldKeys, and compares it with hash/crc32. It runs on every CPU, so the
+// keys and the reduction order the assembly relies on are checked where the assembly cannot run.
+func TestFoldKeysWithModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	p := make([]byte, 16*foldStepBytes)
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	for _, steps := range []int{1, 2, 3, 16} {
+		for _, init := range []uint32{0, 0xffffffff, 0x9e3779b9} {
+			q := p[:steps*foldStepBytes]
+			if got, want := ^foldModel(^init, q), crc32.Update(init, castagnoli, q); got != want {
+				t.Errorf("model, %d steps from %#08x: %#08x, want %#08x", steps, init, got, want)
+			}
+		}
+	}
+}
+
+// foldModel is crc32c_amd64.s step for step: sixteen 128-bit lanes (lo, hi quadwords), each
+// step lane = clmul(lo, K1) ^ clmul(hi, K2) ^ next data, then registers 0→1→2→3 by the 512-bit
+// key, lanes 0–2 of the last onto lane 3 by their keys, and CRC32 of the 16 bytes left.
+func foldModel(crc uint32, p []byte) uint32 {
+	type lane struct{ lo, hi uint64 }
+	load := func(b []byte) lane { return lane{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])} }
+	fold := func(x lane, k [2]uint64) lane {
+		a, b := clmul(x.lo, k[0])
+		c, d := clmul(x.hi, k[1])
+		return lane{a ^ c, b ^ d}
+	}
+	xor := func(a, b lane) lane { return lane{a.lo ^ b.lo, a.hi ^ b.hi} }
+	var l [16]lane // register r, lane j is l[4r+j]
+	for i := range l {
+		l[i] = load(p[16*i:])
+	}
+	l[0].lo ^= uint64(crc)
+	for p = p[foldStepBytes:]; len(p) > 0; p = p[foldStepBytes:] {
+		for i := range l {
+			l[i] = xor(fold(l[i], castagnoliFoldKeys[0]), load(p[16*i:]))
+		}
+	}
+	for r := range 3 {
+		for j := range 4 {
+			l[4*(r+1)+j] = xor(l[4*(r+1)+j], fold(l[4*r+j], castagnoliFoldKeys[1]))
+		}
+	}
+	acc := l[15]
+	for j := range 3 {
+		acc = xor(acc, fold(l[12+j], castagnoliFoldKeys[2+j]))
+	}
+	var last [16]byte
+	binary.LittleEndian.PutUint64(last[:], acc.lo)
+	binary.LittleEndian.PutUint64(last[8:], acc.hi)
+	return ^crc32.Update(^uint32(0), castagnoli, last[:]) // raw CRC32 from state zero
+}
+
+// clmul is the 64×64→128-bit carry-less product (PCLMULQDQ's).
+func clmul(a, b uint64) (lo, hi uint64) {
+	for i := range 64 {
+		if b>>i&1 != 0 {
+			lo ^= a << i
+			if i > 0 {
+				hi ^= a >> (64 - i)
+			}
+		}
+	}
+	return lo, hi
 }
 
 func FuzzChecksum32C(f *testing.F) {
