@@ -100,6 +100,10 @@ func (g *GoalReport) Markdown() string {
 	if len(g.Rounds) > 0 {
 		s := g.Rounds[0]
 		fmt.Fprintf(&b, "Commit %s, started %s UTC.", s.Commit, s.Start.UTC().Format("2006-01-02 15:04"))
+		// The figures differ by machine (results/broker.md, twelfth pass: an Intel machine
+		// measured higher than the AMD one before it), so the report says which it was.
+		m := s.Machine
+		fmt.Fprintf(&b, " Machine: %s, %d CPUs, kernel %s, load %s at the start.", m.Model, m.NProc, m.Kernel, m.Load1)
 	}
 	fmt.Fprintf(&b, "\n\n**Workload:** %d B records, acks=%s, one franz-go producer (linger %d ms), no consumer, %s warm-up and %s measured per run. "+
 		"Each round runs, cell by cell, the ceiling (franz-go's kfake acknowledging Produce without storing, in the client's process) and then each target; "+

@@ -15,7 +15,8 @@ func TestGoalReport(t *testing.T) {
 	round := func(ceiling, sluice, cpu float64, passed bool) *Suite {
 		r := fakeRun(TargetSluice, c, sluice, cpu)
 		r.Sluice.Passed = passed
-		return &Suite{Runs: []*Result{fakeRun(TargetBlackhole, c, ceiling, 0), r}}
+		return &Suite{Runs: []*Result{fakeRun(TargetBlackhole, c, ceiling, 0), r},
+			Machine: Machine{Model: "Test CPU 9000", NProc: 2, Kernel: "6.18.0", Load1: "0.50"}}
 	}
 	g := &GoalReport{Command: "sluicebench goal", Spec: spec, Targets: []string{TargetSluice},
 		Rounds: []*Suite{round(100, 90, 0.6, true), round(200, 100, 0.8, true), round(300, 30, 9, false)}}
@@ -31,7 +32,8 @@ func TestGoalReport(t *testing.T) {
 		t.Errorf("medians: ratio %v, CPU %v, MB/s %v; passed %d; want 0.7, 0.7, 95; 2", f.MedianRatio, f.MedianCPU, f.MedianMB, f.RoundsPassed)
 	}
 	md := g.Markdown()
-	for _, want := range []string{"| partitions=1/acks=1/size=1KiB | sluice | **0.70** | **0.70** | 95 | 0.90 0.50 – | 0.60 0.80 – | 100 200 300 | 2/3 |"} {
+	for _, want := range []string{"Machine: Test CPU 9000, 2 CPUs, kernel 6.18.0, load 0.50 at the start.",
+		"| partitions=1/acks=1/size=1KiB | sluice | **0.70** | **0.70** | 95 | 0.90 0.50 – | 0.60 0.80 – | 100 200 300 | 2/3 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
