@@ -804,6 +804,9 @@ func TestWriteBehindRingOnlyUnread(t *testing.T) {
 	if rings, unwritten := state(); rings != 1 || !unwritten {
 		t.Fatalf("unread, writer slowed: %d rings, unwritten %v; want the ring, holding the append", rings, unwritten)
 	}
+	// The writer must be inside the slowed write before holdWrites replaces the hook: a writer
+	// that reached the hook only after it would fail its write, and the next append with it.
+	waitUntil(t, "the writer in the slowed write", slowed.Load)
 	read()
 	holdWrites(t)
 	for range 20 { // 2 s of appends, every one of them read
