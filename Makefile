@@ -67,6 +67,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./engine/record
 	$(GO) test -run '^$$' -fuzz '^FuzzChecksum32C$$' -fuzztime $(FUZZTIME) ./engine/record
+	$(GO) test -run '^$$' -fuzz '^FuzzCopy$$' -fuzztime $(FUZZTIME) ./internal/ntcopy
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHeader$$' -fuzztime $(FUZZTIME) ./netio
 	$(GO) test -run '^$$' -fuzz '^FuzzServeKafka$$' -fuzztime $(FUZZTIME) ./engine/broker
 
