@@ -38,8 +38,8 @@
 //
 // Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct, the broker's
 // default; writebehind.go):
-// Append copies the batch into a ring and the process's one writer goroutine writes it with
-// O_DIRECT. The published sizes and Read then follow what is written, not what is appended
+// Append copies the batch into a ring (non-temporal stores: only the disk reads it) and the
+// process's one writer goroutine writes it with O_DIRECT. The published sizes and Read then follow what is written, not what is appended
 // (LogEndOffset and the high watermark still count every append; WaitReadable waits for the
 // writer); roll, Truncate, Flush and Close drain the ring first. The ring is a file
 // (write-behind.ring) mapped shared: after a killed process, Open writes its unwritten bytes into
