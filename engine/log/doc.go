@@ -39,9 +39,10 @@
 // Write-behind (Config.WriteMode = WriteDirect, broker key log.write.mode=direct, the broker's
 // default; writebehind.go):
 // Append copies the batch into a ring (non-temporal stores: only the disk reads it) and the
-// process's one writer goroutine writes it with O_DIRECT. The published sizes and Read then follow what is written, not what is appended
-// (LogEndOffset and the high watermark still count every append; WaitReadable waits for the
-// writer); roll, Truncate, Flush and Close drain the ring first. The ring is a file
+// process's one writer goroutine writes it with O_DIRECT. The published sizes and Read then
+// follow what is written, not what is appended (LogEndOffset and the high watermark still count
+// every append; WaitReadable waits for the writer); roll, Truncate, Flush and Close drain the
+// ring first. The ring is a file
 // (write-behind.ring) mapped shared: after a killed process, Open writes its unwritten bytes into
 // the active segment before recovery scans it (ringfile.go), so what an answer covered survives a
 // process crash as in buffered mode. Rings are bounded per broker (RingBudget) and go to logs
