@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicemq/sluice/internal/cputime"
+	"github.com/sluicemq/sluice/internal/ntcopy"
 )
 
 // BenchmarkSocketReadDestination asks where a produced batch should be read from the socket to:
@@ -22,6 +23,8 @@ import (
 //	dest=window              the reads land in one reused 256 KiB buffer, nothing more
 //	dest=window/copy=48MiB   netio's path at 12 partitions: window, then a copy into 12 rings
 //	                         of 4 MiB (a 48 MiB region cycled through)
+//	dest=window/ntcopy=48MiB the same with non-temporal stores (internal/ntcopy), as the ring
+//	                         copy is made since the thirteenth session
 //	dest=ring=4MiB, =48MiB   reading straight into one 4 MiB ring or into 12 of them
 //
 // What it showed (results/broker.md, "eleventh pass"): the cost follows how much memory the
@@ -30,21 +33,23 @@ import (
 func BenchmarkSocketReadDestination(b *testing.B) {
 	cases := []struct {
 		name           string
-		readInto, copy int // bytes of the region read into (0: the window), copied into (0: none)
+		readInto, copy int  // bytes of the region read into (0: the window), copied into (0: none)
+		nonTemporal    bool // the copy with ntcopy.Copy, as engine/log's ring copy
 	}{
-		{"dest=window", 0, 0},
-		{"dest=window/copy=48MiB", 0, 48 << 20},
-		{"dest=ring=4MiB", 4 << 20, 0},
-		{"dest=ring=48MiB", 48 << 20, 0},
+		{"dest=window", 0, 0, false},
+		{"dest=window/copy=48MiB", 0, 48 << 20, false},
+		{"dest=window/ntcopy=48MiB", 0, 48 << 20, true},
+		{"dest=ring=4MiB", 4 << 20, 0, false},
+		{"dest=ring=48MiB", 48 << 20, 0, false},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			benchReadDestination(b, tc.readInto, tc.copy)
+			benchReadDestination(b, tc.readInto, tc.copy, tc.nonTemporal)
 		})
 	}
 }
 
-func benchReadDestination(b *testing.B, readIntoBytes, copyBytes int) {
+func benchReadDestination(b *testing.B, readIntoBytes, copyBytes int, nonTemporal bool) {
 	const opBytes = streamReadBytes
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -126,7 +131,11 @@ func benchReadDestination(b *testing.B, readIntoBytes, copyBytes int) {
 				if copyPos+n > len(copyInto) {
 					copyPos = 0
 				}
-				copyPos += copy(copyInto[copyPos:], dst[:n])
+				if nonTemporal {
+					copyPos += ntcopy.Copy(copyInto[copyPos:], dst[:n])
+				} else {
+					copyPos += copy(copyInto[copyPos:], dst[:n])
+				}
 			}
 			readPos += n
 			got += n
