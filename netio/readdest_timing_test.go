@@ -30,6 +30,8 @@ import (
 // What it showed (results/broker.md, "eleventh pass"): the cost follows how much memory the
 // stores cycle through, not which copy makes them. Straight into 48 MiB of rings cost about what
 // the window plus a copy costs; into 4 MiB, about what the window alone costs.
+// With non-temporal stores (results/broker.md, "thirteenth pass") the window plus the copy into
+// 48 MiB costs what reading straight into it costs, so reading into the rings saves nothing.
 func BenchmarkSocketReadDestination(b *testing.B) {
 	cases := []struct {
 		name           string
