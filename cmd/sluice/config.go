@@ -74,7 +74,7 @@ var serveKeys = []keyDoc{
 	{"unclean.leader.election.enable", "false", "cluster mode: elect an out-of-sync replica when no in-sync one is left (may lose acknowledged records)"},
 	{"message.max.bytes", strconv.Itoa(broker.DefaultMessageMaxBytes), "largest record batch accepted"},
 	{"socket.request.max.bytes", strconv.Itoa(defaultSocketRequestMaxBytes), "largest request frame accepted"},
-	{"fetch.path", string(netio.FetchPathCopy), "how a fetch sends record data from segment files: copy (pread into a pooled buffer, then write: the default, the faster over loopback on the machines measured, results/broker.md) or sendfile (zero copy from the file to the socket; a short sendfile is finished with pread+write); /metrics counts the bytes each way in sluice_network_bytes_out_total{path} (Sluice's own key)"},
+	{"fetch.path", string(netio.FetchPathCopy), "how a fetch sends record data from segment files: copy (pread into a pooled buffer, then write: the default; over loopback it was the faster on an AMD machine, and end to end within the noise of sendfile on an Intel one, results/broker.md) or sendfile (zero copy from the file to the socket; a short sendfile is finished with pread+write); /metrics counts the bytes each way in sluice_network_bytes_out_total{path} (Sluice's own key)"},
 	{"log.retention.hours", strconv.Itoa(defaultRetentionHours), "time retention; log.retention.ms > .minutes > .hours"},
 	{"log.retention.minutes", "", "time retention in minutes"},
 	{"log.retention.ms", "", "time retention in ms; -1 keeps forever"},
